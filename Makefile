@@ -1,0 +1,49 @@
+# qrpass: `make run` starts the system, `make test` runs every test, `make bench` measures.
+SHELL := /bin/bash
+PY := .venv/bin/python
+BUF := .tools/node_modules/.bin/buf
+
+.PHONY: run test bench lint generate check-generated system-deps buf venv clean
+
+venv: .venv/.installed
+.venv/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+system-deps:
+	scripts/install-system-deps.sh
+
+buf:
+	scripts/install-buf.sh
+
+generate: venv
+	scripts/generate.sh
+
+# CI regenerates the API and fails if the committed code differs.
+check-generated: venv
+	scripts/generate.sh
+	git diff --exit-code -- qrpass/token/v1 qrpass/image/v1
+	test -z "$$(git status --porcelain -- qrpass/token/v1 qrpass/image/v1)"
+
+lint: venv buf
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: system-deps venv buf
+	$(MAKE) --no-print-directory lint check-generated
+	$(PY) -m pytest
+
+run: venv
+	$(PY) -m qrpass.cli.main db upgrade
+	$(PY) -m qrpass.cli.main seed --if-empty
+	$(PY) -m qrpass.cli.main up
+
+bench: system-deps venv
+	$(PY) -m bench
+
+clean:
+	rm -rf .venv .tools data

@@ -1,0 +1,1 @@
+"""The small shared core: settings, logging, metrics and gRPC plumbing."""

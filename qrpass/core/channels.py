@@ -1,0 +1,38 @@
+"""gRPC client channels: round-robin over every address, quick reconnects, optional TLS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import grpc
+
+from qrpass.core.config import TlsSettings
+from qrpass.core.tls import channel_credentials
+
+# Reconnect within about a second of a backend's return (gRPC's default backoff grows to 120 s).
+_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+CHANNEL_OPTIONS: tuple[tuple[str, object], ...] = (
+    ("grpc.service_config", _SERVICE_CONFIG),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+)
+
+
+def create_channel(
+    target: str,
+    tls: TlsSettings,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+) -> grpc.aio.Channel:
+    """An asyncio channel to `target`, in any gRPC target syntax (dns:///, ipv4:a,b, host:port)."""
+    credentials = channel_credentials(tls)
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.secure_channel(
+        target, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
+    )

@@ -1,0 +1,147 @@
+"""Typed settings read from the environment; a bad value names its variable and stops start-up."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Env:
+    """Reads typed values from a mapping (os.environ by default), so tests can pass their own."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def str(self, name: str, default: str | None = None) -> str:
+        value = self._environ.get(name)
+        if value is None or value == "":
+            if default is None:
+                raise ConfigError(f"{name} is required but not set")
+            return default
+        return value
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(name, "")
+        return value or None
+
+    def int(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+        raw = self._environ.get(name, "")
+        if raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = "" if maximum is None else f" and at most {maximum}"
+            raise ConfigError(f"{name} must be at least {minimum}{upper}, got {value}")
+        return value
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        raw = self._environ.get(name, "").strip().lower()
+        if raw == "":
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str(name, default)
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def address(self, name: str, default: str) -> str:
+        value = self.str(name, default)
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"{name} must be host:port, got {value!r}")
+        return value
+
+    def file(self, name: str) -> Path | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        path = Path(raw)
+        if not path.is_file():
+            raise ConfigError(f"{name} names {raw!r}, which is not a readable file")
+        return path
+
+    def secret(self, name: str) -> str | None:
+        """A secret from NAME, or from the file named by NAME_FILE."""
+        value = self.optional(name)
+        path = self.file(f"{name}_FILE")
+        if value is not None and path is not None:
+            raise ConfigError(f"set {name} or {name}_FILE, not both")
+        if path is not None:
+            return path.read_text().strip() or None
+        return value
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Paths of the PEM files that turn on TLS (and mTLS with a CA) for gRPC."""
+
+    cert_file: Path | None
+    key_file: Path | None
+    ca_file: Path | None
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None or self.ca_file is not None
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """Settings that every process reads."""
+
+    environment: str
+    log_level: str
+    tls: TlsSettings
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls, env: Env) -> CommonSettings:
+        tls = TlsSettings(
+            cert_file=env.file("QRPASS_TLS_CERT_FILE"),
+            key_file=env.file("QRPASS_TLS_KEY_FILE"),
+            ca_file=env.file("QRPASS_TLS_CA_FILE"),
+        )
+        if (tls.cert_file is None) != (tls.key_file is None):
+            raise ConfigError("QRPASS_TLS_CERT_FILE and QRPASS_TLS_KEY_FILE must be set together")
+        return cls(
+            environment=env.choice("QRPASS_ENV", "development", ("development", "production")),
+            log_level=env.choice(
+                "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+            ),
+            tls=tls,
+        )
+
+
+def parse_api_keys(raw: str | None, name: str) -> frozenset[str]:
+    """Comma-separated keys, each plain or `sha256:<hex>`, as a set of sha256 hex digests."""
+    digests: set[str] = set()
+    for entry in (raw or "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        if entry.startswith("sha256:"):
+            digest = entry.removeprefix("sha256:").lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ConfigError(f"{name} has a sha256: entry that is not 64 hex digits")
+            digests.add(digest)
+        else:
+            digests.add(hashlib.sha256(entry.encode()).hexdigest())
+    return frozenset(digests)

@@ -1,0 +1,1 @@
+"""Generated gRPC API; do not edit by hand (scripts/generate.sh)."""

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Generates the Python API in qrpass/{token,image}/v1 from protos/. The output is committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+for api in token image; do
+  rm -f qrpass/$api/v1/*_pb2*.py qrpass/$api/v1/*_pb2*.pyi
+done
+"$PY" -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. \
+  protos/qrpass/token/v1/token_service.proto protos/qrpass/image/v1/image_service.proto
+for d in qrpass/token qrpass/token/v1 qrpass/image qrpass/image/v1; do
+  [ -f "$d/__init__.py" ] || echo '"""Generated gRPC API; do not edit by hand (scripts/generate.sh)."""' > "$d/__init__.py"
+done

@@ -1,0 +1,152 @@
+"""Reads a CSV or XLSX file of subjects and validates every row before anything is written."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from token_service.errors import ImportRejected
+from token_service.store import FIELDS
+from token_service.tokens import ID_PATTERN
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_ROWS = 200_000
+MAX_ERRORS = 200
+# A real 200,000-row sheet unpacks to well under this; a zip bomb does not.
+MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_FIELD_LENGTHS = {"id": 64, "registration_no": 64, "stall_number": 64, "name": 200, "email": 254}
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One reason a row was rejected."""
+
+    line: int
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ParsedImport:
+    """Either the valid rows, or the problems (then nothing may be written)."""
+
+    rows: list[dict[str, str]]
+    problems: list[RowProblem]
+
+
+def detect_format(content: bytes) -> str:
+    return "xlsx" if content[:4] == b"PK\x03\x04" else "csv"
+
+
+def _csv_rows(content: bytes) -> Iterator[list[str]]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ImportRejected(f"the CSV is not UTF-8 text (byte {error.start})") from None
+    if "\x00" in text:
+        raise ImportRejected("the CSV contains NUL bytes; is it a binary file?")
+    try:
+        yield from csv.reader(io.StringIO(text, newline=""), strict=True)
+    except csv.Error as error:
+        raise ImportRejected(f"the CSV cannot be parsed: {error}") from None
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # spreadsheets store 12345 as 12345.0
+    return str(value)
+
+
+def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
+    import openpyxl  # imported here: only XLSX imports pay for it
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise ImportRejected("the XLSX file is not a valid zip archive") from None
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise ImportRejected("the XLSX file unpacks to more than 256 MB; refusing it")
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many types for a damaged workbook
+        raise ImportRejected(f"the XLSX file cannot be read: {type(error).__name__}") from None
+    try:
+        sheet = book.worksheets[0] if book.worksheets else None
+        if sheet is None:
+            raise ImportRejected("the XLSX file has no worksheet")
+        for values in sheet.iter_rows(values_only=True):
+            yield [_cell_text(v) for v in values]
+    finally:
+        book.close()
+
+
+def _check_field(field: str, value: str) -> str | None:
+    if field == "id":
+        return None if ID_PATTERN.fullmatch(value) else "must match [A-Za-z0-9_-]{1,64}"
+    if not value:
+        return "is empty"
+    if len(value) > MAX_FIELD_LENGTHS[field]:
+        return f"is longer than {MAX_FIELD_LENGTHS[field]} characters"
+    if _CONTROL.search(value):
+        return "contains control characters"
+    if field == "email" and not _EMAIL.fullmatch(value):
+        return "is not an email address"
+    return None
+
+
+def parse(kind: str, content: bytes, file_format: str | None = None) -> ParsedImport:
+    """Validate a whole file. Raises ImportRejected when the file itself is unusable."""
+    if not content.strip():
+        raise ImportRejected("the file is empty")
+    if len(content) > MAX_FILE_BYTES:
+        raise ImportRejected(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    file_format = file_format or detect_format(content)
+    rows = _xlsx_rows(content) if file_format == "xlsx" else _csv_rows(content)
+    columns = ("id", *FIELDS[kind])
+
+    header = next(rows, None)
+    if header is None:
+        raise ImportRejected("the file is empty")
+    positions = {name.strip().lower(): i for i, name in reversed(list(enumerate(header)))}
+    missing = [c for c in columns if c not in positions]
+    if missing:
+        expected = ",".join(columns)
+        raise ImportRejected(f"the header lacks {', '.join(missing)}; expected {expected}")
+
+    valid: list[dict[str, str]] = []
+    problems: list[RowProblem] = []
+    first_line: dict[str, int] = {}
+    for line, cells in enumerate(rows, start=2):
+        if not any(c.strip() for c in cells):
+            continue  # blank lines, common at the end of spreadsheets
+        if line - 1 > MAX_ROWS:
+            raise ImportRejected(f"the file has more than {MAX_ROWS} rows")
+        row = {
+            c: (cells[positions[c]].strip() if positions[c] < len(cells) else "") for c in columns
+        }
+        row_problems = [
+            RowProblem(line, field, f"{field} {reason}")
+            for field in columns
+            if (reason := _check_field(field, row[field])) is not None
+        ]
+        if not row_problems and row["id"] in first_line:
+            reason = f"duplicate id {row['id']!r}, first on line {first_line[row['id']]}"
+            row_problems.append(RowProblem(line, "id", reason))
+        if row_problems:
+            if len(problems) < MAX_ERRORS:
+                problems.extend(row_problems)
+            continue
+        first_line[row["id"]] = line
+        valid.append(row)
+    if not valid and not problems:
+        raise ImportRejected("the file has a header but no data rows")
+    return ParsedImport(valid, problems[:MAX_ERRORS])

@@ -1,0 +1,157 @@
+"""The key ring: the active signer, and retired keys that still verify, each pinned to one alg."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from qrpass.core import keyfiles
+from token_service.errors import SigningKeyError
+
+log = logging.getLogger(__name__)
+
+_REFRESH_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key. `alg` is the only algorithm a token signed with it may claim."""
+
+    kid: str
+    alg: str
+    signing_key: Any  # Ed25519PrivateKey or the HS256 secret bytes
+    verifying_key: Any  # Ed25519PublicKey or the HS256 secret bytes
+
+    def jwk(self) -> dict[str, str] | None:
+        if not isinstance(self.verifying_key, Ed25519PublicKey):
+            return None  # a shared secret is never published
+        raw = self.verifying_key.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": x,
+            "kid": self.kid,
+            "alg": "EdDSA",
+            "use": "sig",
+        }
+
+
+def _load_ed25519(path: Path) -> Key:
+    private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(private, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path.name} is not an Ed25519 private key")
+    return Key(path.stem, "EdDSA", private, private.public_key())
+
+
+class KeyRing:
+    """Loads `<kid>.pem` keys from a directory and reloads them when the directory changes."""
+
+    def __init__(
+        self,
+        keys_dir: Path,
+        *,
+        algorithm: str = "EdDSA",
+        active_kid: str | None = None,
+        hs256_secret: str | None = None,
+        production: bool = False,
+    ) -> None:
+        self._dir = keys_dir
+        self._algorithm = algorithm
+        self._pinned_active = active_kid
+        self._production = production
+        self._lock = threading.Lock()
+        self._keys: dict[str, Key] = {}
+        self._active: Key | None = None
+        self._stamp: tuple[Any, ...] = ()
+        self._checked = 0.0
+        if algorithm == "HS256":
+            if hs256_secret is None:
+                raise SigningKeyError("HS256 needs a secret")
+            secret = hs256_secret.encode()
+            kid = "hs" + hashlib.sha256(secret).hexdigest()[:8]
+            self._active = Key(kid, "HS256", secret, secret)
+            self._keys = {kid: self._active}
+        else:
+            self._reload()
+
+    @property
+    def active(self) -> Key:
+        self.refresh()
+        if self._active is None:
+            raise SigningKeyError("no active signing key")
+        return self._active
+
+    def get(self, kid: str) -> Key | None:
+        self.refresh()
+        return self._keys.get(kid)
+
+    def jwks(self) -> list[dict[str, str]]:
+        self.refresh()
+        return [jwk for key in self._keys.values() if (jwk := key.jwk()) is not None]
+
+    def refresh(self) -> None:
+        """Reload if the directory changed; checked at most once a second."""
+        if self._algorithm != "EdDSA":
+            return
+        now = time.monotonic()
+        if now - self._checked < _REFRESH_SECONDS:
+            return
+        with self._lock:
+            self._checked = now
+            if self._directory_stamp() != self._stamp:
+                try:
+                    self._reload()
+                except (SigningKeyError, OSError, ValueError) as error:
+                    # Keep serving with the keys we have rather than fail every request.
+                    log.error("keys directory unusable, keeping previous keys: %s", error)
+
+    def _directory_stamp(self) -> tuple[Any, ...]:
+        try:
+            entries = sorted(
+                (p.name, p.stat().st_mtime_ns)
+                for p in self._dir.iterdir()
+                if p.suffix == ".pem" or p.name == keyfiles.ACTIVE_FILE
+            )
+        except FileNotFoundError:
+            return ("missing",)
+        return tuple(entries)
+
+    def _reload(self) -> None:
+        stamp = self._directory_stamp()
+        keys = {
+            kid: _load_ed25519(self._dir / f"{kid}.pem") for kid in keyfiles.list_kids(self._dir)
+        }
+        if not keys:
+            raise SigningKeyError(f"no Ed25519 keys (<kid>.pem) in {self._dir}")
+        wanted = self._pinned_active or keyfiles.read_active(self._dir) or max(keys)
+        active = keys.get(wanted)
+        if active is None:
+            raise SigningKeyError(f"the active key {wanted!r} has no file in {self._dir}")
+        if self._production and active.kid.startswith(keyfiles.DEV_PREFIX):
+            raise SigningKeyError(f"production refuses the development key {active.kid!r}")
+        if self._active is not None and active.kid != self._active.kid:
+            log.info("signing key changed", extra={"kid": active.kid})
+        self._keys, self._active, self._stamp = keys, active, stamp
+
+
+def ensure_development_key(keys_dir: Path) -> str | None:
+    """Generate a development key when the directory has none; returns its kid if it made one."""
+    if keyfiles.list_kids(keys_dir):
+        return None
+    kid = keyfiles.generate_key(keys_dir, development=True)
+    log.warning(
+        "generated a development signing key; never use it in production", extra={"kid": kid}
+    )
+    return kid

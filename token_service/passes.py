@@ -1,0 +1,171 @@
+"""The pass book: issue, verify, rotate, list, import and delete, over the store and the codec."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+
+from token_service import importer
+from token_service.errors import InvalidRequest, SubjectNotFound
+from token_service.keys import KeyRing
+from token_service.store import SubjectRecord, SubjectStore, UpsertCounts
+from token_service.tokens import ID_PATTERN, KINDS, Failure, TokenCodec
+
+MAX_TOKEN_BYTES = 4096
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A subject's token, as handed out."""
+
+    token: str
+    kid: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer for a scanned token."""
+
+    valid: bool
+    failure: Failure | None
+    subject: SubjectRecord | None = None
+    kind: str = ""
+    subject_id: str = ""
+    kid: str = ""
+    version: int = 0
+    legacy: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of subjects with their current tokens."""
+
+    subjects: list[SubjectRecord]
+    next_page_token: str
+    total_size: int
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """Counts on success, or the problems when nothing was written."""
+
+    counts: UpsertCounts | None
+    problems: list[importer.RowProblem]
+
+
+def check_subject(kind: str, subject_id: str) -> None:
+    if kind not in KINDS:
+        raise InvalidRequest("kind must be STUDENT or STALL")
+    if not ID_PATTERN.fullmatch(subject_id):
+        raise InvalidRequest("subject_id must match [A-Za-z0-9_-]{1,64}")
+
+
+def _encode_page_token(kind: str, last_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{last_id}".encode()).decode()
+
+
+def _decode_page_token(kind: str, page_token: str) -> str:
+    if not page_token:
+        return ""
+    try:
+        token_kind, _, last_id = base64.urlsafe_b64decode(page_token).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequest("page_token is not a token this service issued") from None
+    if token_kind != kind or not ID_PATTERN.fullmatch(last_id):
+        raise InvalidRequest("page_token does not belong to this listing")
+    return last_id
+
+
+class PassBook:
+    """The token service's domain logic; knows nothing of gRPC."""
+
+    def __init__(self, store: SubjectStore, codec: TokenCodec, keyring: KeyRing) -> None:
+        self._store = store
+        self._codec = codec
+        self._keyring = keyring
+
+    def _current(self, record: SubjectRecord) -> SubjectRecord:
+        """The record with a token that can be handed out, re-signing (same version) if needed."""
+        if record.token and self._codec.is_current(record.kid, record.issued_at):
+            return record
+        now = int(time.time())
+        token, kid = self._codec.sign(record.kind, record.id, record.version, now)
+        self._store.save_tokens(record.kind, [(record.id, record.version, token, kid, now)])
+        return SubjectRecord(**{**record.__dict__, "token": token, "kid": kid, "issued_at": now})
+
+    def issue(self, kind: str, subject_id: str) -> IssuedToken:
+        check_subject(kind, subject_id)
+        record = self._store.get(kind, subject_id)
+        if record is None:
+            raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
+        record = self._current(record)
+        return IssuedToken(record.token or "", record.kid or "", record.version)
+
+    def rotate(self, kind: str, subject_id: str) -> IssuedToken:
+        check_subject(kind, subject_id)
+        record = self._store.rotate(kind, subject_id, self._codec.sign)
+        if record is None:
+            raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
+        return IssuedToken(record.token or "", record.kid or "", record.version)
+
+    def verify(self, token: str, expected_kind: str | None = None) -> Verdict:
+        if not token:
+            raise InvalidRequest("token is empty")
+        if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
+            raise InvalidRequest(f"token is longer than {MAX_TOKEN_BYTES} bytes")
+        decoded = self._codec.decode(token)
+        claims = decoded.claims
+        if claims is None:
+            return Verdict(False, decoded.failure, kid=decoded.kid)
+        found = dict(
+            kind=claims.kind,
+            subject_id=claims.subject_id,
+            kid=claims.kid,
+            version=claims.version,
+            legacy=claims.legacy,
+        )
+        if expected_kind and claims.kind != expected_kind:
+            return Verdict(False, Failure.WRONG_KIND, **found)
+        record = self._store.get(claims.kind, claims.subject_id)
+        if record is None:
+            return Verdict(False, Failure.SUBJECT_NOT_FOUND, **found)
+        if claims.version != record.version:
+            return Verdict(False, Failure.REVOKED, record, **found)
+        return Verdict(True, None, record, **found)
+
+    def list(self, kind: str, page_size: int, page_token: str) -> Page:
+        if kind not in KINDS:
+            raise InvalidRequest("kind must be STUDENT or STALL")
+        if page_size < 0:
+            raise InvalidRequest("page_size must not be negative")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        after = _decode_page_token(kind, page_token)
+        records = self._store.page(kind, after, size + 1)
+        more = len(records) > size
+        records = records[:size]
+        # Usually a no-op; re-signs tokens whose key was removed or whose lifetime is half gone.
+        records = [self._current(r) for r in records]
+        next_token = _encode_page_token(kind, records[-1].id) if more and records else ""
+        return Page(records, next_token, self._store.count(kind))
+
+    def import_file(self, kind: str, content: bytes, file_format: str | None) -> ImportResult:
+        if kind not in KINDS:
+            raise InvalidRequest("kind must be STUDENT or STALL")
+        parsed = importer.parse(kind, content, file_format)
+        if parsed.problems:
+            return ImportResult(None, parsed.problems)
+        counts = self._store.upsert(kind, parsed.rows, self._codec.sign)
+        return ImportResult(counts, [])
+
+    def delete(self, kind: str, subject_id: str) -> None:
+        check_subject(kind, subject_id)
+        if not self._store.delete(kind, subject_id):
+            raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
+
+    def jwks(self) -> tuple[list[dict[str, str]], str]:
+        return self._keyring.jwks(), self._keyring.active.kid

@@ -1,0 +1,62 @@
+"""Builds the token service from its settings: store, keys, codec, servicer and gRPC server."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import inspect
+
+from qrpass.core.grpc_metrics import ServerInterceptor
+from qrpass.core.grpc_server import RunningServer, Service, create_server
+from qrpass.token.v1 import token_service_pb2 as pb
+from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
+from token_service.errors import STATUS_CODES, SigningKeyError
+from token_service.keys import KeyRing, ensure_development_key
+from token_service.metrics import TokenMetrics
+from token_service.passes import PassBook
+from token_service.servicer import TokenServicer
+from token_service.settings import TokenSettings
+from token_service.store import SubjectStore, create_db_engine
+from token_service.tokens import TokenCodec
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TokenService"].full_name
+
+
+def build_keyring(settings: TokenSettings) -> KeyRing:
+    if settings.algorithm == "EdDSA" and not settings.common.production:
+        ensure_development_key(settings.keys_dir)
+    return KeyRing(
+        settings.keys_dir,
+        algorithm=settings.algorithm,
+        active_kid=settings.active_kid,
+        hs256_secret=settings.jwt_secret,
+        production=settings.common.production,
+    )
+
+
+async def create_token_server(
+    settings: TokenSettings, registry: CollectorRegistry, address: str | None = None
+) -> RunningServer:
+    """Start a token service on `address` (default: the settings' listen address)."""
+    engine = create_db_engine(settings.database_url)
+    tables = set(inspect(engine).get_table_names())
+    if not {"students", "stalls"} <= tables:
+        raise SigningKeyError("the database has no qrpass tables; run `qrpass db upgrade` first")
+    keyring = build_keyring(settings)
+    codec = TokenCodec(
+        keyring,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        ttl_seconds=settings.ttl_seconds,
+        legacy_secret=settings.legacy_secret,
+    )
+    book = PassBook(SubjectStore(engine), codec, keyring)
+    servicer = TokenServicer(book, TokenMetrics(registry), ThreadPoolExecutor(8, "db"))
+    service = Service(SERVICE_NAME, servicer, pb_grpc.add_TokenServiceServicer_to_server)
+    return await create_server(
+        address or settings.listen_addr,
+        [service],
+        tls=settings.common.tls,
+        interceptors=[ServerInterceptor(registry, STATUS_CODES)],
+    )

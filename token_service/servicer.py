@@ -1,0 +1,141 @@
+"""TokenService servicer: translates proto to the pass book and back, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import grpc
+
+from qrpass.token.v1 import token_service_pb2 as pb
+from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
+from token_service.errors import InvalidRequest
+from token_service.metrics import TokenMetrics
+from token_service.passes import PassBook, Verdict
+from token_service.store import SubjectRecord
+
+T = TypeVar("T")
+
+_KIND_NAMES = {pb.SUBJECT_KIND_STUDENT: "student", pb.SUBJECT_KIND_STALL: "stall"}
+_KIND_VALUES = {name: value for value, name in _KIND_NAMES.items()}
+_FORMATS = {pb.IMPORT_FORMAT_CSV: "csv", pb.IMPORT_FORMAT_XLSX: "xlsx"}
+
+
+def _kind(value: int) -> str:
+    name = _KIND_NAMES.get(value)
+    if name is None:
+        raise InvalidRequest("kind must be SUBJECT_KIND_STUDENT or SUBJECT_KIND_STALL")
+    return name
+
+
+def _subject(record: SubjectRecord) -> pb.Subject:
+    return pb.Subject(
+        kind=_KIND_VALUES[record.kind],
+        id=record.id,
+        registration_no=record.registration_no,
+        stall_number=record.stall_number,
+        name=record.name,
+        email=record.email,
+    )
+
+
+def _verdict(verdict: Verdict) -> pb.VerifyTokenResponse:
+    response = pb.VerifyTokenResponse(
+        valid=verdict.valid, kid=verdict.kid, version=verdict.version, legacy=verdict.legacy
+    )
+    if verdict.failure is not None:
+        response.failure_reason = pb.FailureReason.Value(f"FAILURE_REASON_{verdict.failure.name}")
+    if verdict.subject is not None:
+        response.subject.CopyFrom(_subject(verdict.subject))
+    elif verdict.kind:
+        response.subject.kind = _KIND_VALUES[verdict.kind]
+        response.subject.id = verdict.subject_id
+    return response
+
+
+class TokenServicer(pb_grpc.TokenServiceServicer):
+    """Every handler runs the blocking database work in a thread pool."""
+
+    def __init__(self, book: PassBook, metrics: TokenMetrics, executor: ThreadPoolExecutor) -> None:
+        self._book = book
+        self._metrics = metrics
+        self._executor = executor
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def IssueToken(
+        self, request: pb.IssueTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IssueTokenResponse:
+        issued = await self._run(self._book.issue, _kind(request.kind), request.subject_id)
+        self._metrics.issues.labels("issue").inc()
+        return pb.IssueTokenResponse(token=issued.token, kid=issued.kid, version=issued.version)
+
+    async def VerifyToken(
+        self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyTokenResponse:
+        expected = _KIND_NAMES.get(request.expected_kind)
+        verdict = await self._run(self._book.verify, request.token, expected)
+        result = "valid" if verdict.failure is None else verdict.failure.value
+        self._metrics.verifications.labels(result).inc()
+        return _verdict(verdict)
+
+    async def RotateToken(
+        self, request: pb.RotateTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RotateTokenResponse:
+        issued = await self._run(self._book.rotate, _kind(request.kind), request.subject_id)
+        self._metrics.issues.labels("rotate").inc()
+        return pb.RotateTokenResponse(token=issued.token, kid=issued.kid, version=issued.version)
+
+    async def ListTokens(
+        self, request: pb.ListTokensRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTokensResponse:
+        page = await self._run(
+            self._book.list, _kind(request.kind), request.page_size, request.page_token
+        )
+        return pb.ListTokensResponse(
+            subject_tokens=[
+                pb.SubjectToken(subject=_subject(r), token=r.token, kid=r.kid, version=r.version)
+                for r in page.subjects
+            ],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
+
+    async def ImportSubjects(
+        self, request: pb.ImportSubjectsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ImportSubjectsResponse:
+        kind = _kind(request.kind)
+        result = await self._run(
+            self._book.import_file, kind, request.content, _FORMATS.get(request.format)
+        )
+        if result.counts is None:
+            self._metrics.import_rows.labels(kind, "rejected").inc(
+                len({p.line for p in result.problems})
+            )
+            return pb.ImportSubjectsResponse(
+                errors=[
+                    pb.RowError(line=p.line, field=p.field, reason=p.reason)
+                    for p in result.problems
+                ]
+            )
+        counts = result.counts
+        for name in ("created", "updated", "unchanged"):
+            self._metrics.import_rows.labels(kind, name).inc(getattr(counts, name))
+        return pb.ImportSubjectsResponse(
+            created=counts.created, updated=counts.updated, unchanged=counts.unchanged
+        )
+
+    async def DeleteSubject(
+        self, request: pb.DeleteSubjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteSubjectResponse:
+        await self._run(self._book.delete, _kind(request.kind), request.subject_id)
+        return pb.DeleteSubjectResponse()
+
+    async def GetJwks(
+        self, request: pb.GetJwksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetJwksResponse:
+        keys, active = await self._run(self._book.jwks)
+        return pb.GetJwksResponse(keys=[pb.Jwk(**key) for key in keys], active_kid=active)

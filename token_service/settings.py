@@ -1,0 +1,61 @@
+"""The token service's frozen settings, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qrpass.core.config import CommonSettings, ConfigError, Env
+
+MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """Everything the token service reads from the environment."""
+
+    common: CommonSettings
+    listen_addr: str
+    metrics_port: int
+    database_url: str
+    keys_dir: Path
+    active_kid: str | None
+    algorithm: str
+    jwt_secret: str | None
+    legacy_secret: str | None
+    issuer: str
+    audience: str
+    ttl_seconds: int
+
+    def __repr__(self) -> str:  # secrets stay out of logs and tracebacks
+        return f"TokenSettings(listen_addr={self.listen_addr!r}, algorithm={self.algorithm!r})"
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> TokenSettings:
+        env = env or Env()
+        common = CommonSettings.from_env(env)
+        algorithm = env.choice("JWT_ALGORITHM", "EdDSA", ("EdDSA", "HS256"))
+        secret = env.secret("JWT_SECRET")
+        if algorithm == "HS256":
+            if secret is None:
+                raise ConfigError("JWT_SECRET is required when JWT_ALGORITHM=HS256")
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        legacy = env.secret("QRPASS_LEGACY_JWT_SECRET")
+        database_url = env.str("DATABASE_URL", "sqlite:///./data/qrpass.db")
+        if not database_url.startswith(("sqlite", "postgresql")):
+            raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql+psycopg2:// URL")
+        return cls(
+            common=common,
+            listen_addr=env.address("TOKEN_LISTEN_ADDR", "0.0.0.0:50051"),
+            metrics_port=env.int("TOKEN_METRICS_PORT", 9101, maximum=65535),
+            database_url=database_url,
+            keys_dir=Path(env.str("QRPASS_KEYS_DIR", "./data/keys")),
+            active_kid=env.optional("QRPASS_ACTIVE_KID"),
+            algorithm=algorithm,
+            jwt_secret=secret,
+            legacy_secret=legacy,
+            issuer=env.str("JWT_ISSUER", "qrpass"),
+            audience=env.str("JWT_AUDIENCE", "qrpass-gate"),
+            ttl_seconds=env.int("JWT_TTL_SECONDS", 0),
+        )

@@ -1,0 +1,220 @@
+"""Students and stalls in SQL (SQLAlchemy): this service is the only writer of these tables."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Integer, String, Text, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of this service's tables."""
+
+
+class _SubjectColumns:
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_version: Mapped[int] = mapped_column(Integer, default=1)
+    token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    token_kid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token_issued_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Soft delete: a re-imported id continues its version, so old passes stay revoked.
+    deleted_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[int] = mapped_column(Integer)
+
+
+class StudentRow(_SubjectColumns, Base):
+    """A student; identity at the gate is the registration number."""
+
+    __tablename__ = "students"
+    registration_no: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254))
+
+
+class StallRow(_SubjectColumns, Base):
+    """A stall; identity at the gate is the stall number."""
+
+    __tablename__ = "stalls"
+    stall_number: Mapped[str] = mapped_column(String(64))
+
+
+TABLES: dict[str, type[StudentRow] | type[StallRow]] = {"student": StudentRow, "stall": StallRow}
+# The identity fields an import sets, per kind (the columns besides id).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "student": ("registration_no", "name", "email"),
+    "stall": ("stall_number", "name"),
+}
+
+Signer = Callable[[str, str, int], tuple[str, str]]  # (kind, id, version) -> (token, kid)
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """A live subject with its current token."""
+
+    kind: str
+    id: str
+    name: str
+    version: int
+    token: str | None
+    kid: str | None
+    issued_at: int | None
+    registration_no: str = ""
+    email: str = ""
+    stall_number: str = ""
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """What an import changed."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+
+def _record(kind: str, row: StudentRow | StallRow) -> SubjectRecord:
+    extra = {field: getattr(row, field) for field in FIELDS[kind] if field != "name"}
+    return SubjectRecord(
+        kind=kind,
+        id=row.id,
+        name=row.name,
+        version=row.token_version,
+        token=row.token,
+        kid=row.token_kid,
+        issued_at=row.token_issued_at,
+        **extra,
+    )
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine with settings that suit each backend."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+            # WAL lets readers run while an import writes.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    # No pre-ping: a dropped connection invalidates the pool, and the next checkout reconnects.
+    return create_engine(url, pool_size=10, max_overflow=5, pool_timeout=5)
+
+
+class SubjectStore:
+    """Reads and writes subjects; every method is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, kind: str, subject_id: str) -> SubjectRecord | None:
+        table = TABLES[kind]
+        with Session(self._engine) as session:
+            row = session.get(table, subject_id)
+            if row is None or row.deleted_at is not None:
+                return None
+            return _record(kind, row)
+
+    def count(self, kind: str) -> int:
+        table = TABLES[kind]
+        with Session(self._engine) as session:
+            query = select(func.count()).select_from(table).where(table.deleted_at.is_(None))
+            return session.scalar(query) or 0
+
+    def page(self, kind: str, after_id: str, limit: int) -> list[SubjectRecord]:
+        """Up to `limit` live subjects with ids after `after_id`, in id order (keyset paging)."""
+        table = TABLES[kind]
+        with Session(self._engine) as session:
+            rows = session.scalars(
+                select(table)
+                .where(table.deleted_at.is_(None), table.id > after_id)
+                .order_by(table.id)
+                .limit(limit)
+            )
+            return [_record(kind, row) for row in rows]
+
+    def save_tokens(self, kind: str, tokens: Sequence[tuple[str, int, str, str, int]]) -> None:
+        """Store re-signed tokens (id, version, token, kid, issued_at) if still at that version."""
+        table = TABLES[kind]
+        with Session(self._engine) as session, session.begin():
+            for subject_id, version, token, kid, issued_at in tokens:
+                session.execute(
+                    update(table)
+                    .where(table.id == subject_id, table.token_version == version)
+                    .values(token=token, token_kid=kid, token_issued_at=issued_at)
+                )
+
+    def rotate(self, kind: str, subject_id: str, sign: Signer) -> SubjectRecord | None:
+        """Bump the version and store a new token, or None if there is no live subject."""
+        table = TABLES[kind]
+        with Session(self._engine) as session, session.begin():
+            row = session.get(table, subject_id, with_for_update=True)
+            if row is None or row.deleted_at is not None:
+                return None
+            row.token_version += 1
+            row.token, row.token_kid = sign(kind, subject_id, row.token_version)
+            row.token_issued_at = row.updated_at = int(time.time())
+            return _record(kind, row)
+
+    def delete(self, kind: str, subject_id: str) -> bool:
+        table = TABLES[kind]
+        now = int(time.time())
+        with Session(self._engine) as session, session.begin():
+            result = session.execute(
+                update(table)
+                .where(table.id == subject_id, table.deleted_at.is_(None))
+                .values(deleted_at=now, updated_at=now, token=None, token_kid=None)
+            )
+            return result.rowcount == 1
+
+    def upsert(self, kind: str, rows: Iterable[dict[str, str]], sign: Signer) -> UpsertCounts:
+        """Insert new subjects and update changed ones in one transaction: all or nothing."""
+        table = TABLES[kind]
+        fields = FIELDS[kind]
+        now = int(time.time())
+        inserts: list[dict[str, object]] = []
+        updates: list[dict[str, object]] = []
+        created = updated = unchanged = 0
+        with Session(self._engine) as session, session.begin():
+            columns = [table.id, table.token_version, table.deleted_at]
+            columns += [getattr(table, f) for f in fields]
+            existing = {r.id: r for r in session.execute(select(*columns))}
+            for row in rows:
+                old = existing.get(row["id"])
+                if old is None:
+                    token, kid = sign(kind, row["id"], 1)
+                    inserts.append(
+                        {**row, "token_version": 1, "token": token, "token_kid": kid,
+                         "token_issued_at": now, "updated_at": now}
+                    )  # fmt: skip
+                    created += 1
+                elif old.deleted_at is not None:
+                    version = old.token_version + 1
+                    token, kid = sign(kind, row["id"], version)
+                    updates.append(
+                        {**row, "token_version": version, "token": token, "token_kid": kid,
+                         "token_issued_at": now, "deleted_at": None, "updated_at": now}
+                    )  # fmt: skip
+                    created += 1
+                elif any(getattr(old, f) != row[f] for f in fields):
+                    updates.append({**row, "updated_at": now})
+                    updated += 1
+                else:
+                    unchanged += 1
+            if inserts:
+                session.execute(insert(table), inserts)
+            if updates:
+                session.execute(update(table), updates)
+        return UpsertCounts(created, updated, unchanged)
