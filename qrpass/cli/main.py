@@ -1,0 +1,81 @@
+"""`qrpass`: the operator CLI. Exit 0 on success, 1 on failure, 2 on usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from qrpass.cli import keys, subjects, up
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from qrpass.core.config import ConfigError, Env
+    from token_service.migrations import upgrade  # the CLI's one use of service code
+
+    try:
+        url = Env().str("DATABASE_URL", "sqlite:///./data/qrpass.db")
+    except ConfigError as error:
+        print(f"qrpass: {error}", file=sys.stderr)
+        return 2
+    try:
+        upgrade(url)
+    except Exception as error:  # a driver error names the problem; no traceback for operators
+        print(f"qrpass: migration failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    print("database is at the newest schema")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qrpass",
+        description="Operate qrpass: subjects, tokens, keys, the image cache and the services.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
+    db.add_parser("upgrade", help="migrate DATABASE_URL to the newest schema").set_defaults(
+        func=_db_upgrade
+    )
+
+    imp = commands.add_parser("import", help="import subjects from CSV or XLSX, all or nothing")
+    imp.add_argument("kind", choices=("students", "stalls"))
+    imp.add_argument("file", help="CSV or XLSX with a header row")
+    imp.set_defaults(func=subjects.import_subjects)
+
+    for name, func, text in (
+        ("delete", subjects.delete_subject, "delete a subject; its pass stops verifying"),
+        ("rotate", subjects.rotate_subject, "issue a new token; the old one verifies as revoked"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("kind", choices=("student", "stall"))
+        sub.add_argument("id")
+        sub.set_defaults(func=func)
+
+    verify = commands.add_parser("verify", help="verify a token; exit 0 only when valid")
+    verify.add_argument("token")
+    verify.set_defaults(func=subjects.verify_token)
+
+    key_commands = commands.add_parser("keys", help="signing keys in QRPASS_KEYS_DIR")
+    key_sub = key_commands.add_subparsers(dest="keys", required=True)
+    gen = key_sub.add_parser("generate", help="write a new Ed25519 key (active if it is the first)")
+    gen.add_argument("--kid", help="key id; default: date plus random hex")
+    gen.set_defaults(func=keys.generate)
+    key_sub.add_parser("rotate", help="a new active key; old keys keep verifying").set_defaults(
+        func=keys.rotate
+    )
+
+    run_up = commands.add_parser("up", help="run token_service, image_service and gateway")
+    run_up.add_argument("--seed-demo", action="store_true", help="seed demo subjects if empty")
+    run_up.set_defaults(func=up.up)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""What every CLI command shares: settings, channels to the services, and failure reporting."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+
+from qrpass.core.channels import create_channel
+from qrpass.core.config import CommonSettings, Env
+from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
+from qrpass.token.v1 import token_service_pb2 as token_pb
+from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
+
+KINDS = {"student": token_pb.SUBJECT_KIND_STUDENT, "stall": token_pb.SUBJECT_KIND_STALL}
+KIND_NAMES = {value: name for name, value in KINDS.items()}
+DEADLINE_SECONDS = 30.0
+
+
+class CommandFailed(Exception):
+    """A command could not do its job; the message is printed and the exit code is 1."""
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where the services are, from TOKEN_SERVICE_ADDR and IMAGE_SERVICE_ADDR."""
+
+    token: str
+    image: str
+    common: CommonSettings
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> Targets:
+        env = env or Env()
+        return cls(
+            token=env.str("TOKEN_SERVICE_ADDR", "127.0.0.1:50051"),
+            image=env.str("IMAGE_SERVICE_ADDR", "127.0.0.1:50052"),
+            common=CommonSettings.from_env(env),
+        )
+
+    def token_stub(self) -> tuple[grpc.aio.Channel, token_grpc.TokenServiceStub]:
+        channel = create_channel(self.token, self.common.tls)
+        return channel, token_grpc.TokenServiceStub(channel)
+
+    def image_stub(self) -> tuple[grpc.aio.Channel, image_grpc.ImageServiceStub]:
+        channel = create_channel(self.image, self.common.tls)
+        return channel, image_grpc.ImageServiceStub(channel)
+
+
+def describe(error: grpc.aio.AioRpcError) -> str:
+    code = error.code()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return f"service unavailable ({error.details()}); is it running?"
+    return f"{code.name}: {error.details()}"
+
+
+def run(command: Callable[[], Awaitable[int]]) -> int:
+    """Run an async command; gRPC failures and CommandFailed print one line and give exit 1."""
+    try:
+        return asyncio.run(command())
+    except grpc.aio.AioRpcError as error:
+        print(f"qrpass: {describe(error)}", file=sys.stderr)
+    except CommandFailed as error:
+        print(f"qrpass: {error}", file=sys.stderr)
+    return 1

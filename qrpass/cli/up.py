@@ -1,0 +1,168 @@
+"""`qrpass up`: run all three services as child processes until Ctrl-C, then stop them cleanly."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from qrpass.cli.rpc import KINDS, Targets
+from qrpass.core.config import ConfigError, Env
+from qrpass.token.v1 import token_service_pb2 as token_pb
+
+SERVICES = ("token_service", "image_service", "gateway")
+START_TIMEOUT_SECONDS = 30.0
+DATA_DIR = Path("data")
+
+
+def _dev_api_keys(env: dict[str, str]) -> tuple[str, str] | None:
+    """In development with no API keys configured, make (or reuse) a client and an admin key."""
+    configured = ("QRPASS_API_KEYS", "QRPASS_API_KEYS_FILE", "QRPASS_ADMIN_API_KEYS")
+    if any(env.get(name) for name in (*configured, "QRPASS_ADMIN_API_KEYS_FILE")):
+        return None
+    DATA_DIR.mkdir(exist_ok=True)
+    keys = []
+    for name, prefix in (("client_api_key", "qpc_"), ("admin_api_key", "qpa_")):
+        path = DATA_DIR / name
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(prefix + secrets.token_urlsafe(24) + "\n")
+        keys.append(path.read_text().strip())
+    env["QRPASS_API_KEYS_FILE"] = str(DATA_DIR / "client_api_key")
+    env["QRPASS_ADMIN_API_KEYS_FILE"] = str(DATA_DIR / "admin_api_key")
+    return keys[0], keys[1]
+
+
+async def _wait_grpc(target: str, targets: Targets, deadline: float) -> None:
+    from qrpass.core.channels import create_channel
+
+    async with create_channel(target, targets.common.tls) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{target} did not become healthy")
+            await asyncio.sleep(0.2)
+
+
+def _wait_http(url: str, deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer")
+        time.sleep(0.2)
+
+
+def demo_csv(kind: str, count: int) -> bytes:
+    if kind == "student":
+        rows = ["id,registration_no,name,email"]
+        rows += [
+            f"S{i:04d},REG{2026000 + i},Student {i},student{i}@example.edu"
+            for i in range(1, count + 1)
+        ]
+    else:
+        rows = ["id,stall_number,name"]
+        rows += [f"T{i:03d},A-{i:02d},Stall {i}" for i in range(1, count + 1)]
+    return ("\n".join(rows) + "\n").encode()
+
+
+async def _seed_if_empty(targets: Targets) -> None:
+    channel, stub = targets.token_stub()
+    async with channel:
+        for kind, count in (("student", 50), ("stall", 10)):
+            page = await stub.ListTokens(token_pb.ListTokensRequest(kind=KINDS[kind], page_size=1))
+            if page.total_size == 0:
+                request = token_pb.ImportSubjectsRequest(
+                    kind=KINDS[kind], content=demo_csv(kind, count)
+                )
+                await stub.ImportSubjects(request, timeout=60)
+                print(f"seeded {count} demo {kind}s")
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def up(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    try:
+        settings = Env(env)
+        production = settings.choice("QRPASS_ENV", "development", ("development", "production"))
+        gateway_addr = settings.address("GATEWAY_LISTEN_ADDR", "0.0.0.0:8080")
+        targets = Targets.from_env(settings)
+    except ConfigError as error:
+        print(f"qrpass up: configuration error: {error}", file=sys.stderr)
+        return 2
+    keys = None if production == "production" else _dev_api_keys(env)
+    from token_service.migrations import upgrade  # the CLI's one use of service code: migrations
+
+    upgrade(settings.str("DATABASE_URL", "sqlite:///./data/qrpass.db"))
+
+    processes = [subprocess.Popen([sys.executable, "-m", name], env=env) for name in SERVICES]
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    port = gateway_addr.rpartition(":")[2]
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        asyncio.run(_wait_grpc(targets.token, targets, deadline))
+        asyncio.run(_wait_grpc(targets.image, targets, deadline))
+        _wait_http(f"http://127.0.0.1:{port}/healthz", deadline)
+        if args.seed_demo:
+            asyncio.run(_seed_if_empty(targets))
+    except (TimeoutError, grpc.aio.AioRpcError) as error:
+        print(f"qrpass up: {error}", file=sys.stderr)
+        _stop(processes)
+        return 1
+    print(f"qrpass is up: http://127.0.0.1:{port} (token {targets.token}, image {targets.image})")
+    if keys is not None:
+        client, admin = keys
+        print(f"development client key: {client}\ndevelopment admin key:  {admin}")
+        auth = f"-H 'Authorization: Bearer {client}'"
+        print(f"try:\n  curl -s {auth} http://127.0.0.1:{port}/v1/students/S0001/qr")
+        print(
+            f"  curl -s {auth} -H 'Content-Type: application/json' "
+            f'-d \'{{"token": "<qr_token from above>"}}\' http://127.0.0.1:{port}/v1/verify'
+        )
+    print("Ctrl-C stops all three.", flush=True)
+    while not stopping:
+        if any(p.poll() is not None for p in processes):
+            print("qrpass up: a service exited; stopping the others", file=sys.stderr)
+            _stop(processes)
+            return 1
+        time.sleep(0.2)
+    _stop(processes)
+    return 0

@@ -1,0 +1,1 @@
+"""Helpers that start real servers and real service processes for the tests."""
