@@ -79,7 +79,7 @@ def _pg_bin(name: str) -> str:
 
 
 class PostgresServer:
-    """A throwaway PostgreSQL cluster; as root it runs as the postgres user (initdb refuses root)."""
+    """A throwaway PostgreSQL cluster; as root it runs as user postgres (initdb refuses root)."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -100,8 +100,8 @@ class PostgresServer:
         subprocess.run(self._command(argv), check=True, stdout=subprocess.DEVNULL)
 
     def start(self) -> None:
-        argv = [_pg_bin("postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.dir),
-                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+        argv = [_pg_bin("postgres"), "-D", str(self.data), "-p", str(self.port),
+                "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=300"]  # fmt: skip
         self.process = subprocess.Popen(self._command(argv), stdout=subprocess.DEVNULL,
