@@ -1,0 +1,39 @@
+"""Settings from an explicit environment mapping: fail fast, name the variable."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from qrpass.core.config import ConfigError, Env, parse_api_keys
+
+
+def test_int_bounds_name_the_variable() -> None:
+    with pytest.raises(ConfigError, match="QR_CACHE_TTL_SECONDS"):
+        Env({"QR_CACHE_TTL_SECONDS": "-1"}).int("QR_CACHE_TTL_SECONDS", 86400, minimum=1)
+    assert Env({}).int("QR_CACHE_TTL_SECONDS", 86400) == 86400
+
+
+def test_secret_from_file(tmp_path) -> None:
+    path = tmp_path / "secret"
+    path.write_text("from-a-file\n")
+    assert Env({"JWT_SECRET_FILE": str(path)}).secret("JWT_SECRET") == "from-a-file"
+    with pytest.raises(ConfigError, match="not both"):
+        Env({"JWT_SECRET": "x", "JWT_SECRET_FILE": str(path)}).secret("JWT_SECRET")
+    with pytest.raises(ConfigError, match="JWT_SECRET_FILE"):
+        Env({"JWT_SECRET_FILE": str(tmp_path / "missing")}).secret("JWT_SECRET")
+
+
+def test_api_keys_plain_and_hashed() -> None:
+    digest = hashlib.sha256(b"k2").hexdigest()
+    keys = parse_api_keys(f" k1 , sha256:{digest.upper()} ,", "QRPASS_API_KEYS")
+    assert keys == {hashlib.sha256(b"k1").hexdigest(), digest}
+    with pytest.raises(ConfigError, match="QRPASS_API_KEYS"):
+        parse_api_keys("sha256:abc", "QRPASS_API_KEYS")
+
+
+@pytest.mark.parametrize("value", ["localhost", ":80", "host:port", "h:70000"])
+def test_bad_address(value: str) -> None:
+    with pytest.raises(ConfigError, match="TOKEN_LISTEN_ADDR"):
+        Env({"TOKEN_LISTEN_ADDR": value}).address("TOKEN_LISTEN_ADDR", "0.0.0.0:1")

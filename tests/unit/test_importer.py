@@ -1,0 +1,47 @@
+"""The importer's parsing and validation, without a database."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from token_service import importer
+from token_service.errors import ImportRejected
+
+
+def test_valid_rows_with_unknown_columns_and_blank_lines() -> None:
+    content = b"\xef\xbb\xbfName,ID,Registration_No,email,notes\nAnn,s1,R1,a@b.io,hi\n\n,,,,\n"
+    parsed = importer.parse("student", content)
+    assert parsed.problems == []
+    assert parsed.rows == [{"id": "s1", "registration_no": "R1", "name": "Ann", "email": "a@b.io"}]
+
+
+def test_formula_like_cells_are_kept_as_text() -> None:
+    parsed = importer.parse("stall", b"id,stall_number,name\nT1,=cmd|'/c calc'!A1,+SUM(1)\n")
+    assert parsed.rows[0]["stall_number"] == "=cmd|'/c calc'!A1"
+
+
+def test_control_characters_and_long_fields_are_rejected() -> None:
+    content = b"id,stall_number,name\nT1,A\x07,ok\nT2,B," + b"n" * 201 + b"\n"
+    parsed = importer.parse("stall", content)
+    assert [(p.line, p.field) for p in parsed.problems] == [(2, "stall_number"), (3, "name")]
+
+
+def test_zip_bomb_posing_as_xlsx_is_refused() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (300 * 1024 * 1024))
+    with pytest.raises(ImportRejected, match="256 MB"):
+        importer.parse("student", buffer.getvalue())
+
+
+def test_oversized_file_is_refused_before_parsing() -> None:
+    with pytest.raises(ImportRejected, match="larger than"):
+        importer.parse("student", b"x" * (importer.MAX_FILE_BYTES + 1))
+
+
+def test_unbalanced_quotes_are_a_clear_error() -> None:
+    with pytest.raises(ImportRejected, match="cannot be parsed"):
+        importer.parse("stall", b'id,stall_number,name\nT1,"A,B\n')
