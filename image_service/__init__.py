@@ -1,0 +1,1 @@
+"""image_service: renders QR codes and caches the images; it knows nothing of students."""

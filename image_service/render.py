@@ -1,0 +1,204 @@
+"""QR rendering: an encoder builds the module matrix, then one rasterizer writes PNG or SVG.
+
+zxing-cpp (C++) is the encoder; pure-Python `qrcode` is the fallback when it is not importable.
+The renderer version names the encoder and this module's output format, and is part of every
+cache key, so a change of either can never serve a stale image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+
+from PIL import Image
+
+from image_service.errors import InvalidOptions, TextTooLong
+
+try:
+    import zxingcpp
+except ImportError:  # pragma: no cover - exercised by the fallback test via ENCODER
+    zxingcpp = None
+
+MAX_SIDE_PX = 4096
+MAX_BORDER = 20
+MAX_TEXT_BYTES = 7089  # a version-40 symbol's numeric maximum; real limits are checked by encoding
+EC_LEVELS = ("L", "M", "Q", "H")
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+# Bump when the bytes written for the same matrix change (rasterizer, PNG settings, SVG layout).
+_FORMAT_REVISION = "1"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Validated, normalized options; `canonical()` is their stable text for cache keys."""
+
+    format: str = "png"
+    scale: int = 6
+    border: int = 4
+    ec_level: str = "M"
+    dark: str = "#000000"
+    light: str = "#ffffff"
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        format: str = "png",
+        scale: int | None = None,
+        border: int | None = None,
+        ec_level: str = "M",
+        dark: str = "",
+        light: str = "",
+    ) -> RenderOptions:
+        scale = 6 if scale is None else scale
+        border = 4 if border is None else border
+        if format not in ("png", "svg"):
+            raise InvalidOptions("format must be PNG or SVG")
+        if scale < 1:
+            raise InvalidOptions(f"scale must be at least 1 pixel per module, got {scale}")
+        if not 0 <= border <= MAX_BORDER:
+            raise InvalidOptions(f"border must be 0 to {MAX_BORDER} modules, got {border}")
+        if ec_level not in EC_LEVELS:
+            raise InvalidOptions(f"ec level must be one of L, M, Q, H, got {ec_level!r}")
+        colours = []
+        for name, value, default in (("dark", dark, "#000000"), ("light", light, "#ffffff")):
+            value = value or default
+            if not _COLOUR.fullmatch(value):
+                raise InvalidOptions(f"{name} colour must be #rrggbb, got {value!r}")
+            colours.append(value.lower())
+        if colours[0] == colours[1]:
+            raise InvalidOptions("dark and light colours must differ, or nothing can scan")
+        return cls(format, scale, border, ec_level, colours[0], colours[1])
+
+    def canonical(self) -> str:
+        return (
+            f"{self.format}|s{self.scale}|b{self.border}|{self.ec_level}|{self.dark}|{self.light}"
+        )
+
+    @property
+    def content_type(self) -> str:
+        return "image/png" if self.format == "png" else "image/svg+xml"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A QR symbol: `size` × `size` modules, one byte each, 1 for dark."""
+
+    size: int
+    modules: bytes
+
+
+def _zxing_matrix(text: str, ec_level: str) -> Matrix:
+    try:
+        barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=ec_level)
+    except ValueError as error:
+        raise TextTooLong(f"the text does not fit a QR code at level {ec_level}") from error
+    view = memoryview(barcode.to_image(scale=1, add_quiet_zones=False))
+    size = view.shape[0]
+    # zxing writes 0 for dark and 255 for light; we want 1 and 0.
+    return Matrix(size, view.tobytes().translate(_DARK_TABLE))
+
+
+def _qrcode_matrix(text: str, ec_level: str) -> Matrix:
+    import qrcode
+    from qrcode.exceptions import DataOverflowError
+
+    levels = {"L": qrcode.ERROR_CORRECT_L, "M": qrcode.ERROR_CORRECT_M,
+              "Q": qrcode.ERROR_CORRECT_Q, "H": qrcode.ERROR_CORRECT_H}  # fmt: skip
+    code = qrcode.QRCode(error_correction=levels[ec_level], border=0, box_size=1)
+    code.add_data(text)
+    try:
+        code.make(fit=True)
+    except (DataOverflowError, ValueError) as error:
+        raise TextTooLong(f"the text does not fit a QR code at level {ec_level}") from error
+    rows = code.get_matrix()
+    return Matrix(len(rows), bytes(int(cell) for row in rows for cell in row))
+
+
+_DARK_TABLE = bytes([1] * 128 + [0] * 128)
+ENCODER = "zxing-cpp" if zxingcpp is not None else "qrcode"
+_ENCODER_VERSION = getattr(zxingcpp, "__version__", "3") if zxingcpp is not None else "8"
+RENDERER_VERSION = f"{ENCODER}-{_ENCODER_VERSION}/r{_FORMAT_REVISION}"
+
+
+def encode(text: str, ec_level: str, encoder: str = ENCODER) -> Matrix:
+    if not text:
+        raise InvalidOptions("text is empty")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        raise TextTooLong(f"the text is longer than {MAX_TEXT_BYTES} bytes, beyond any QR code")
+    if encoder == "zxing-cpp" and zxingcpp is not None:
+        return _zxing_matrix(text, ec_level)
+    return _qrcode_matrix(text, ec_level)
+
+
+def _rgb(colour: str) -> list[int]:
+    return [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+
+
+def _check_side(matrix: Matrix, options: RenderOptions) -> int:
+    side = (matrix.size + 2 * options.border) * options.scale
+    if side > MAX_SIDE_PX:
+        raise InvalidOptions(
+            f"scale {options.scale} makes a {side} px image; at most {MAX_SIDE_PX} px on a side"
+        )
+    return side
+
+
+def to_png(matrix: Matrix, options: RenderOptions) -> bytes:
+    side = _check_side(matrix, options)
+    symbol = Image.frombytes("P", (matrix.size, matrix.size), matrix.modules)
+    framed_side = matrix.size + 2 * options.border
+    framed = Image.new("P", (framed_side, framed_side), 0)
+    framed.paste(symbol, (options.border, options.border))
+    image = framed.resize((side, side), Image.Resampling.NEAREST) if options.scale > 1 else framed
+    image.putpalette(_rgb(options.light) + _rgb(options.dark))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", bits=1, compress_level=6)
+    return buffer.getvalue()
+
+
+def to_svg(matrix: Matrix, options: RenderOptions) -> bytes:
+    side = _check_side(matrix, options)
+    framed = matrix.size + 2 * options.border
+    runs = []
+    n = matrix.size
+    for y in range(n):
+        row = matrix.modules[y * n : (y + 1) * n]
+        x = 0
+        while x < n:
+            if row[x]:
+                start = x
+                while x < n and row[x]:
+                    x += 1
+                runs.append(
+                    f"M{start + options.border} {y + options.border}h{x - start}v1h-{x - start}z"
+                )
+            x += 1
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{side}" height="{side}" '
+        f'viewBox="0 0 {framed} {framed}" shape-rendering="crispEdges">'
+        f'<rect width="{framed}" height="{framed}" fill="{options.light}"/>'
+        f'<path fill="{options.dark}" d="{"".join(runs)}"/></svg>'
+    ).encode()
+
+
+def render(text: str, options: RenderOptions, encoder: str = ENCODER) -> bytes:
+    """The image bytes for `text`; raises InvalidOptions or TextTooLong on bad input."""
+    matrix = encode(text, options.ec_level, encoder)
+    return to_png(matrix, options) if options.format == "png" else to_svg(matrix, options)
+
+
+def cache_key(text: str, options: RenderOptions) -> str:
+    """`qr:image:v1:<sha256 of renderer version, options and text>`."""
+    digest = hashlib.sha256(
+        f"{RENDERER_VERSION}\0{options.canonical()}\0".encode()
+        + text.encode("utf-8", "surrogatepass")
+    ).hexdigest()
+    return f"qr:image:v1:{digest}"
+
+
+def etag_for(key: str) -> str:
+    """A strong ETag: the cache key already names the exact bytes."""
+    return f'"{key.rsplit(":", 1)[1][:32]}"'

@@ -1,0 +1,50 @@
+"""Builds the image service from its settings: cache, render pool, servicer and gRPC server."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from image_service.breaker import CircuitBreaker
+from image_service.cache import CacheUnavailable, MemoryCache, RedisCache
+from image_service.errors import STATUS_CODES
+from image_service.images import Cache, ImageBook
+from image_service.metrics import ImageMetrics
+from image_service.pool import RenderPool
+from image_service.servicer import ImageServicer
+from image_service.settings import ImageSettings
+from qrpass.core.grpc_metrics import ServerInterceptor
+from qrpass.core.grpc_server import RunningServer, Service, create_server
+from qrpass.image.v1 import image_service_pb2 as pb
+from qrpass.image.v1 import image_service_pb2_grpc as pb_grpc
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageService"].full_name
+
+# The cache being down is an answer (BYPASS), never an error; this maps what is left.
+_ERRORS = {**STATUS_CODES, CacheUnavailable: ("UNAVAILABLE", "the image cache is unavailable")}
+
+
+def build_cache(settings: ImageSettings, metrics: ImageMetrics) -> Cache:
+    if settings.redis_url is None:
+        return MemoryCache(settings.ttl_seconds, settings.memory_cache_bytes)
+    breaker = CircuitBreaker(on_change=lambda state: metrics.circuit_state.set(int(state)))
+    return RedisCache(
+        settings.redis_url, settings.ttl_seconds, cluster=settings.redis_cluster, breaker=breaker
+    )
+
+
+async def create_image_server(
+    settings: ImageSettings,
+    registry: CollectorRegistry,
+    pool: RenderPool,
+    address: str | None = None,
+) -> RunningServer:
+    """Start an image service; `pool` must be started first (its workers fork before gRPC)."""
+    metrics = ImageMetrics(registry)
+    book = ImageBook(build_cache(settings, metrics), pool, metrics)
+    service = Service(SERVICE_NAME, ImageServicer(book), pb_grpc.add_ImageServiceServicer_to_server)
+    return await create_server(
+        address or settings.listen_addr,
+        [service],
+        tls=settings.common.tls,
+        interceptors=[ServerInterceptor(registry, _ERRORS)],
+    )
