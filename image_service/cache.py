@@ -196,14 +196,18 @@ class RedisCache:
         if not keys:
             return 0
         pipe = self._client.pipeline(transaction=False)
-        for key in keys:  # one key per command, so a cluster can route each to its slot
-            pipe.unlink(key)
+        for key in keys:
+            # One key per command so a cluster routes each to its slot; execute_command because
+            # the cluster pipeline's own unlink() is a coroutine that would never be queued.
+            pipe.execute_command("UNLINK", key)
         return sum(await self._call(pipe.execute()))
 
     async def backend_stats(self) -> BackendStats:
+        # A cluster answers each of these per primary; a single server answers once.
+        target = {"target_nodes": RedisCluster.PRIMARIES} if self.name == "redis-cluster" else {}
         try:
-            memory = await self._call(self._client.info("memory"))
-            entries = await self._call(self._client.dbsize())
+            memory = await self._call(self._client.info("memory", **target))
+            entries = await self._call(self._client.dbsize(**target))
         except CacheUnavailable:
             return BackendStats(self.name, False, 0, 0)
         return BackendStats(self.name, True, _total(entries), _total(memory, "used_memory"))

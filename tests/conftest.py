@@ -10,7 +10,7 @@ import pytest
 
 from qrpass.token.v1 import token_service_pb2 as token_pb
 from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
-from tests.support.servers import PostgresServer, RedisServer
+from tests.support.servers import PostgresServer, RedisClusterServer, RedisServer
 from tests.support.services import ServiceProcess, base_env, run_cli
 
 STUDENT = token_pb.SUBJECT_KIND_STUDENT
@@ -31,6 +31,14 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    cluster = RedisClusterServer()
+    cluster.start()
+    yield cluster
+    cluster.stop()
 
 
 def students_csv(count: int, start: int = 1, prefix: str = "S") -> bytes:

@@ -143,3 +143,44 @@ class PostgresServer:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisClusterServer:
+    """Three masters on loopback, joined with `redis-cli --cluster create`."""
+
+    def __init__(self) -> None:
+        self.nodes = [RedisServer(("--cluster-enabled", "yes", "--cluster-node-timeout", "2000"))
+                      for _ in range(3)]  # fmt: skip
+        for node in self.nodes:
+            # The bus port defaults to port + 10000, past 65535 for high ephemeral ports.
+            node._extra = (*node._extra, "--cluster-config-file", str(node.dir / "nodes.conf"),
+                           "--cluster-port", str(free_port()))  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
+             "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            info = subprocess.run(
+                ["redis-cli", "-p", str(self.nodes[0].port), "cluster", "info"],
+                capture_output=True, text=True, timeout=10,
+            ).stdout  # fmt: skip
+            if "cluster_state:ok" in info:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cluster did not become ok:\n{info}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

@@ -1,0 +1,268 @@
+"""ImageService against the memory cache, a real Redis and a real three-master Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import pytest
+import redis
+
+from qrpass.image.v1 import image_service_pb2 as pb
+from qrpass.image.v1 import image_service_pb2_grpc as pb_grpc
+from tests.support import metrics
+from tests.support.qr import decode
+from tests.support.services import ServiceProcess, base_env
+
+HIT, MISS, BYPASS = pb.CACHE_STATUS_HIT, pb.CACHE_STATUS_MISS, pb.CACHE_STATUS_BYPASS
+
+
+class ImageClient:
+    """An image service process and a real channel to it."""
+
+    def __init__(self, service: ServiceProcess, backend: str, redis_url: str | None) -> None:
+        self.service = service
+        self.backend = backend
+        self.redis_url = redis_url
+        self.channel = grpc.insecure_channel(service.address)
+        self.stub = pb_grpc.ImageServiceStub(self.channel)
+        self.metrics_url = f"http://127.0.0.1:{service.metrics_port}/metrics"
+
+    def render(self, text: str, **options) -> pb.RenderQrCodeResponse:
+        request = pb.RenderQrCodeRequest(text=text, options=pb.RenderOptions(**options))
+        return self.stub.RenderQrCode(request)
+
+    def redis(self) -> redis.Redis:
+        assert self.redis_url is not None
+        if self.backend == "redis-cluster":
+            return redis.RedisCluster.from_url(self.redis_url)
+        return redis.Redis.from_url(self.redis_url)
+
+    def close(self) -> None:
+        self.channel.close()
+        self.service.stop()
+
+
+def start_image_service(tmp_path, backend: str, redis_url: str | None, **env) -> ImageClient:
+    overrides = {"IMAGE_RENDER_WORKERS": "2", **env}
+    if redis_url:
+        overrides["REDIS_URL"] = redis_url
+    if backend == "redis-cluster":
+        overrides["REDIS_CLUSTER"] = "true"
+    service = ServiceProcess("image_service", base_env(tmp_path, **overrides), tmp_path).start()
+    return ImageClient(service, backend, redis_url)
+
+
+@pytest.fixture(scope="module", params=["memory", "redis", "redis-cluster"])
+def image_service(request, tmp_path_factory) -> Iterator[ImageClient]:
+    url = None
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_server").url
+    elif request.param == "redis-cluster":
+        url = request.getfixturevalue("redis_cluster").url
+    client = start_image_service(tmp_path_factory.mktemp(request.param), request.param, url)
+    yield client
+    client.close()
+
+
+def _text() -> str:
+    return f"pass-{uuid.uuid4().hex}"
+
+
+def test_miss_then_hit_and_the_image_scans(image_service: ImageClient) -> None:
+    text = _text()
+    first = image_service.render(text)
+    assert first.cache_status == MISS
+    assert first.content_type == "image/png"
+    assert decode(first.image, first.content_type) == text
+    second = image_service.render(text)
+    assert second.cache_status == HIT
+    assert second.image == first.image
+    assert second.etag == first.etag and first.etag.startswith('"')
+
+
+def test_png_at_default_options_is_small(image_service: ImageClient) -> None:
+    token = "eyJhbGciOiJFZERTQSIsImtpZCI6ImRldjI2MTEyMTcyODQifQ." + "x" * 200
+    image = image_service.render(token).image
+    assert decode(image, "image/png") == token
+    assert len(image) <= 2500
+
+
+def test_options_are_part_of_the_key(image_service: ImageClient) -> None:
+    text = _text()
+    plain = image_service.render(text)
+    variants = [
+        dict(scale=3),
+        dict(border=0),
+        dict(error_correction=pb.ERROR_CORRECTION_LEVEL_H),
+        dict(dark_color="#1a237e", light_color="#fffde7"),
+        dict(format=pb.IMAGE_FORMAT_SVG),
+    ]
+    seen = {plain.etag}
+    for options in variants:
+        response = image_service.render(text, **options)
+        assert response.cache_status == MISS, options
+        assert decode(response.image, response.content_type) == text
+        seen.add(response.etag)
+    assert len(seen) == len(variants) + 1
+    assert image_service.render(text, format=pb.IMAGE_FORMAT_SVG).cache_status == HIT
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (dict(scale=0), "scale"),
+        (dict(scale=200), "4096 px"),
+        (dict(border=21), "border"),
+        (dict(dark_color="black"), "dark colour"),
+        (dict(light_color="#12345"), "light colour"),
+        (dict(dark_color="#000000", light_color="#000000"), "differ"),
+        (dict(error_correction=9), "ec level"),
+        (dict(format=7), "format"),
+    ],
+)
+def test_bad_options_are_invalid_argument_naming_the_option(image_service, options, words) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        image_service.render("text", **options)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert words in raised.value.details()
+
+
+def test_text_beyond_a_version_40_symbol_is_invalid_argument(image_service: ImageClient) -> None:
+    for text in ("x" * 3000, "x" * 10_000):
+        with pytest.raises(grpc.RpcError) as raised:
+            image_service.render(text, error_correction=pb.ERROR_CORRECTION_LEVEL_H)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "does not fit" in raised.value.details() or "longer" in raised.value.details()
+    with pytest.raises(grpc.RpcError) as raised:
+        image_service.render("")
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_single_flight_renders_once_for_200_concurrent_misses(image_service: ImageClient) -> None:
+    text = _text()
+    before = metrics.value(image_service.metrics_url, "qrpass_image_renders_total", path="request")
+
+    async def burst() -> list[pb.RenderQrCodeResponse]:
+        async with grpc.aio.insecure_channel(image_service.service.address) as channel:
+            stub = pb_grpc.ImageServiceStub(channel)
+            request = pb.RenderQrCodeRequest(text=text)
+            return await asyncio.gather(*(stub.RenderQrCode(request) for _ in range(200)))
+
+    responses = asyncio.run(burst())
+    after = metrics.value(image_service.metrics_url, "qrpass_image_renders_total", path="request")
+    assert after - before == 1
+    assert len({r.image for r in responses}) == 1
+    assert decode(responses[0].image, "image/png") == text
+
+
+def test_invalidate_drops_one_image(image_service: ImageClient) -> None:
+    text = _text()
+    image_service.render(text)
+    image_service.render(text, scale=2)
+    request = pb.InvalidateQrCodeRequest(text=text, options=pb.RenderOptions())
+    assert image_service.stub.InvalidateQrCode(request).deleted
+    assert not image_service.stub.InvalidateQrCode(request).deleted
+    assert image_service.render(text).cache_status == MISS
+    assert image_service.render(text, scale=2).cache_status == HIT
+
+
+def test_warm_is_idempotent_and_counts(image_service: ImageClient) -> None:
+    texts = [_text() for _ in range(300)]
+    image_service.render(texts[0])
+    first = image_service.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=texts))
+    assert (first.requested, first.already_cached, first.rendered, first.failed) == (300, 1, 299, 0)
+    second = image_service.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=texts))
+    assert (second.already_cached, second.rendered, second.failed) == (300, 0, 0)
+    response = image_service.render(texts[123])
+    assert response.cache_status == HIT
+    assert decode(response.image, response.content_type) == texts[123]
+
+
+def test_stats_count_hits_and_misses(image_service: ImageClient) -> None:
+    before = image_service.stub.GetCacheStats(pb.GetCacheStatsRequest())
+    text = _text()
+    image_service.render(text)
+    image_service.render(text)
+    image_service.render(text)
+    after = image_service.stub.GetCacheStats(pb.GetCacheStatsRequest())
+    assert after.backend == image_service.backend
+    assert after.connected
+    assert (after.hits - before.hits, after.misses - before.misses) == (2, 1)
+    assert after.entries >= 1 and after.memory_bytes > 0
+    assert 0 < after.hit_ratio <= 1
+
+
+def test_clear_on_every_backend(image_service: ImageClient) -> None:
+    texts = [_text() for _ in range(50)]
+    image_service.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=texts))
+    assert image_service.stub.ClearCache(pb.ClearCacheRequest()).deleted >= 50
+    assert image_service.stub.GetCacheStats(pb.GetCacheStatsRequest()).entries == 0
+    assert image_service.render(texts[7]).cache_status == MISS
+
+
+def test_clear_drops_everything(tmp_path, redis_server) -> None:
+    # Its own Redis database, so the count is exact while other tests use database 0.
+    url = redis_server.url.rsplit("/", 1)[0] + "/3"
+    client = start_image_service(tmp_path, "redis", url)
+    try:
+        texts = [_text() for _ in range(2500)]  # more than one SCAN/UNLINK batch
+        client.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=texts))
+        assert client.stub.ClearCache(pb.ClearCacheRequest()).deleted == 2500
+        assert client.stub.ClearCache(pb.ClearCacheRequest()).deleted == 0
+        assert client.render(texts[0]).cache_status == MISS
+    finally:
+        client.close()
+
+
+def test_ttl_is_set_with_jitter_and_renewed_on_hit(tmp_path, redis_server) -> None:
+    from image_service.render import RenderOptions, cache_key
+
+    client = start_image_service(tmp_path, "redis", redis_server.url, QR_CACHE_TTL_SECONDS="1000")
+    db = client.redis()
+    try:
+        text = _text()
+        assert client.render(text).cache_status == MISS
+        key = cache_key(text, RenderOptions())
+        assert 900 - 2 <= db.ttl(key) <= 1100
+        db.expire(key, 30)
+        assert client.render(text).cache_status == HIT
+        assert db.ttl(key) >= 900 - 2
+    finally:
+        db.close()
+        client.close()
+
+
+def test_redis_outage_bypasses_then_recovers_without_restart(tmp_path) -> None:
+    from tests.support.servers import RedisServer
+
+    own = RedisServer()
+    own.start()
+    client = start_image_service(tmp_path, "redis", own.url)
+    try:
+        text = _text()
+        assert client.render(text).cache_status == MISS
+        own.stop()
+        for _ in range(20):  # every request still succeeds, rendered directly
+            response = client.render(text)
+            assert response.cache_status == BYPASS
+            assert decode(response.image, response.content_type) == text
+        stats = client.stub.GetCacheStats(pb.GetCacheStatsRequest())
+        assert not stats.connected and stats.bypasses >= 20
+        assert metrics.value(client.metrics_url, "qrpass_redis_circuit_state") in (1.0, 2.0)
+        own.start()  # the same port, empty: the outage lost the data
+        deadline = time.monotonic() + 15
+        statuses = []
+        while time.monotonic() < deadline:
+            statuses.append(client.render(text).cache_status)
+            if statuses[-1] == HIT:
+                break
+            time.sleep(0.2)
+        assert statuses[-1] == HIT, statuses
+        assert client.service.alive()
+    finally:
+        client.close()
+        own.stop()
