@@ -10,7 +10,12 @@ import pytest
 
 from qrpass.token.v1 import token_service_pb2 as token_pb
 from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
-from tests.support.servers import PostgresServer, RedisClusterServer, RedisServer
+from tests.support.servers import (
+    PostgresServer,
+    PushgatewayServer,
+    RedisClusterServer,
+    RedisServer,
+)
 from tests.support.services import ServiceProcess, base_env, run_cli
 
 STUDENT = token_pb.SUBJECT_KIND_STUDENT
@@ -39,6 +44,14 @@ def redis_cluster() -> Iterator[RedisClusterServer]:
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pushgateway() -> Iterator[PushgatewayServer]:
+    server = PushgatewayServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 def students_csv(count: int, start: int = 1, prefix: str = "S") -> bytes:

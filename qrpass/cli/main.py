@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from qrpass.cli import keys, subjects, up
+from qrpass.cli import cache, keys, subjects, up
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -64,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=keys.generate)
     key_sub.add_parser("rotate", help="a new active key; old keys keep verifying").set_defaults(
         func=keys.rotate
+    )
+
+    warm = commands.add_parser("warm", help="render every subject's pass into the cache")
+    warm.add_argument("--pushgateway", metavar="URL", help="push the run's metrics here")
+    warm.add_argument("--quiet", action="store_true", help="no progress bar")
+    warm.set_defaults(func=cache.warm)
+    commands.add_parser("stats", help="print the image cache statistics").set_defaults(
+        func=cache.stats
+    )
+    cache_commands = commands.add_parser("cache", help="the image cache")
+    cache_sub = cache_commands.add_subparsers(dest="cache", required=True)
+    cache_sub.add_parser("clear", help="drop every cached image (SCAN + UNLINK)").set_defaults(
+        func=cache.clear
     )
 
     run_up = commands.add_parser("up", help="run token_service, image_service and gateway")
