@@ -1,0 +1,139 @@
+"""Builds the gateway's ASGI app: the route table with each route's access level, and middleware."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import routes
+from gateway.auth import Authenticator
+from gateway.clients import Backends
+from gateway.errors import ApiError, problem, problem_for
+from gateway.metrics import HttpMetrics
+from gateway.openapi import build_openapi
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+Endpoint = Callable[[Request], Awaitable[Response]]
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+# (method, path, endpoint, access): access is "public", "client" or "admin".
+ROUTE_TABLE: list[tuple[str, str, Endpoint, str]] = [
+    ("GET", "/healthz", routes.healthz, "public"),
+    ("GET", "/readyz", routes.readyz, "public"),
+    ("GET", "/metrics", routes.metrics, "public"),
+    ("GET", "/openapi.json", routes.openapi, "public"),
+    ("GET", "/v1/jwks", routes.jwks, "public"),
+    ("POST", "/v1/verify", routes.verify, "client"),
+    ("GET", "/v1/admin/cache/stats", routes.cache_stats, "admin"),
+    ("DELETE", "/v1/admin/cache", routes.cache_clear, "admin"),
+    ("POST", "/v1/admin/import/{kind}", routes.import_subjects, "admin"),
+    ("POST", "/v1/admin/{kind}/{id}/qr:rotate", routes.rotate, "admin"),
+    ("DELETE", "/v1/admin/{kind}/{id}", routes.delete_subject, "admin"),
+    ("GET", "/v1/{kind}/{id}/qr", routes.pass_json, "client"),
+    ("GET", "/v1/{kind}/{id}/qr.png", routes.pass_png, "client"),
+    ("GET", "/v1/{kind}/{id}/qr.svg", routes.pass_svg, "client"),
+]
+
+
+def _guarded(endpoint: Endpoint, access: str) -> Endpoint:
+    if access == "public":
+        return endpoint
+    admin = access == "admin"
+
+    async def guarded(request: Request) -> Response:
+        authenticator: Authenticator = request.app.state.authenticator
+        authenticator.check(request.headers.get("authorization"), admin=admin)
+        return await endpoint(request)
+
+    guarded.__name__ = endpoint.__name__
+    return guarded
+
+
+class RequestId:
+    """Takes `x-request-id` from the caller (or makes one) and returns it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode(
+            "latin-1"
+        )
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def _api_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    if error.status >= 500:
+        request_id = request.scope.get("state", {}).get("request_id")
+        log.warning("%s %s: %s", request.method, request.url.path, error.detail,
+                    extra={"request_id": request_id})  # fmt: skip
+    return problem_for(error)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    detail = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed here"}
+    response = problem(error.status_code, detail.get(error.status_code, str(error.detail)))
+    response.headers.update(error.headers or {})
+    return response
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem(500, "internal error; the request id names it in the logs")
+
+
+def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = None) -> ASGIApp:
+    registry = registry or CollectorRegistry()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.backends = Backends(settings, registry)
+        try:
+            yield
+        finally:
+            await app.state.backends.close()
+
+    app = Starlette(
+        routes=[
+            Route(path, _guarded(endpoint, access), methods=[method])
+            for method, path, endpoint, access in ROUTE_TABLE
+        ],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.openapi = build_openapi(ROUTE_TABLE)
+    app.state.authenticator = Authenticator(
+        settings.client_keys, settings.admin_keys, settings.rate_limit_per_minute
+    )
+    return HttpMetrics(RequestId(app), registry)

@@ -1,0 +1,101 @@
+"""HTTP errors as application/problem+json (RFC 9457), and the gRPC-to-HTTP status table.
+
+ApiError                   an HTTP error with a title and a detail that says what to fix
+├── raised by routes       bad ids, bad parameters, bodies too large, unknown routes
+└── from_rpc_error()       a gRPC failure, mapped by google/rpc/code.proto as grpc-gateway does
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import grpc
+from starlette.responses import Response
+
+# google/rpc/code.proto's HTTP mapping, as grpc-gateway v2 applies it.
+HTTP_STATUS = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    499: "Client Closed Request",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class ApiError(Exception):
+    """An error answered as problem+json; `extra` adds members such as `errors`."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError, backend: str) -> ApiError:
+    code = error.code()
+    status = HTTP_STATUS.get(code, 500)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        detail = f"the {backend} is unavailable; retry shortly"
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        detail = f"the {backend} did not answer in time; retry shortly"
+    elif status == 500:
+        detail = "internal error"  # never forward a backend's internals
+    else:
+        detail = error.details() or TITLES.get(status, "error")
+    return ApiError(status, detail)
+
+
+def problem(status: int, detail: str, extra: Mapping[str, object] | None = None) -> Response:
+    title = TITLES.get(status, "Error")
+    body = {
+        "type": f"https://qrpass.dev/problems/{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **(extra or {}),
+    }
+    return Response(json.dumps(body), status, media_type="application/problem+json")
+
+
+def problem_for(error: ApiError) -> Response:
+    response = problem(error.status, error.detail, error.extra)
+    response.headers.update(error.headers)
+    return response

@@ -1,0 +1,140 @@
+"""The OpenAPI 3.1 document for /openapi.json, built from the same route table the app serves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+_ERRORS = {
+    code: {"description": text, "content": {"application/problem+json": {"schema": _PROBLEM}}}
+    for code, text in (
+        ("400", "A parameter or the body is invalid; `detail` says which and why."),
+        ("401", "No API key, or a wrong one."),
+        ("403", "A client key on an admin route."),
+        ("404", "No such subject or route."),
+        ("413", "The body is too large."),
+        ("415", "The body's media type is not accepted."),
+        ("422", "Rows of the import file are invalid; nothing was written."),
+        ("429", "The per-key rate limit was reached; see Retry-After."),
+        ("503", "A backend service is unavailable."),
+        ("504", "A backend service did not answer in time."),
+    )
+}
+_KIND = {"name": "kind", "in": "path", "required": True,
+         "schema": {"type": "string", "enum": ["students", "stalls"]}}  # fmt: skip
+_ID = {"name": "id", "in": "path", "required": True,
+       "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}  # fmt: skip
+_IMAGE_QUERY = [
+    {"name": "scale", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 4096},
+     "description": "Pixels per module (default 6); the image is at most 4096 px on a side."},
+    {"name": "border", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 20},
+     "description": "Quiet zone in modules (default 4)."},
+    {"name": "ec", "in": "query", "schema": {"type": "string", "enum": ["L", "M", "Q", "H"]}},
+    {"name": "dark", "in": "query", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{6}$"}},
+    {"name": "light", "in": "query", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{6}$"}},
+]  # fmt: skip
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _obj(properties: dict[str, Any], required: Sequence[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": list(required if required is not None else properties)}  # fmt: skip
+
+
+_INT = {"type": "integer"}
+_STR = {"type": "string"}
+_IMAGE_HEADERS = {"ETag": {"schema": _STR}, "Cache-Control": {"schema": _STR}}
+
+OPERATIONS: dict[str, dict[str, Any]] = {
+    "healthz": {"summary": "Liveness of the gateway itself.",
+                "responses": {"200": _json(_obj({"status": _STR}))}},
+    "readyz": {"summary": "Readiness, with each backend's health in the body.",
+               "responses": {"200": _json(_obj({"status": _STR, "backends": {"type": "object"}}))}},
+    "metrics": {"summary": "Prometheus metrics.",
+                "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": _STR}}}}},
+    "openapi": {"summary": "This document.", "responses": {"200": _json({"type": "object"})}},
+    "jwks": {"summary": "Public keys for offline verification (empty with HS256).",
+             "responses": {"200": _json(_obj({"keys": {"type": "array", "items": {"type": "object"}}}))}},
+    "verify": {
+        "summary": "Verify a scanned pass; an invalid pass is a 200 with `valid: false`.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["token"],
+            "properties": {"token": {"type": "string", "minLength": 1, "maxLength": 4096},
+                           "expected_kind": {"type": "string", "enum": ["student", "stall"]}}}}}},
+        "responses": {"200": _json(_obj(
+            {"valid": {"type": "boolean"},
+             "kind": {"type": ["string", "null"], "enum": ["student", "stall", None]},
+             "subject_id": {"type": ["string", "null"]}, "registration_no": _STR,
+             "stall_number": _STR, "name": _STR,
+             "error": {"type": ["string", "null"], "enum": [
+                 None, "malformed", "bad_signature", "unknown_key", "wrong_kind", "revoked",
+                 "expired", "subject_not_found"]}},
+            ["valid", "kind", "subject_id", "error"]))},
+    },
+    "pass_json": {"summary": "A subject's pass: token and PNG data URL.", "parameters": [_KIND, _ID],
+                  "responses": {"200": _json(_obj({"success": {"type": "boolean"}, "qr_token": _STR,
+                                                   "qr_image": _STR, "cached": {"type": "boolean"}}))}},
+    "pass_png": {"summary": "A subject's pass as PNG.", "parameters": [_KIND, _ID, *_IMAGE_QUERY],
+                 "responses": {"200": {"description": "The image", "headers": _IMAGE_HEADERS,
+                                       "content": {"image/png": {}}},
+                               "304": {"description": "Not modified (If-None-Match)"}}},
+    "pass_svg": {"summary": "A subject's pass as SVG.", "parameters": [_KIND, _ID, *_IMAGE_QUERY],
+                 "responses": {"200": {"description": "The image", "headers": _IMAGE_HEADERS,
+                                       "content": {"image/svg+xml": {}}},
+                               "304": {"description": "Not modified (If-None-Match)"}}},
+    "rotate": {"summary": "Issue a new token; the old one verifies as revoked.",
+               "parameters": [_KIND, _ID], "responses": {"200": _json(_obj({"qr_token": _STR}))}},
+    "delete_subject": {"summary": "Delete a subject.", "parameters": [_KIND, _ID],
+                       "responses": {"204": {"description": "Deleted"}}},
+    "import_subjects": {
+        "summary": "Import CSV or XLSX, raw or as multipart field `file`; all or nothing.",
+        "parameters": [_KIND],
+        "requestBody": {"required": True, "content": {
+            "text/csv": {"schema": _STR},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {"schema": _obj({"file": {"type": "string", "format": "binary"}})}}},
+        "responses": {"200": _json(_obj({"created": _INT, "updated": _INT, "unchanged": _INT}))},
+    },
+    "cache_stats": {"summary": "Image cache statistics.", "responses": {"200": _json(_obj({
+        "backend": _STR, "connected": {"type": "boolean"}, "entries": _INT, "memory_bytes": _INT,
+        "hits": _INT, "misses": _INT, "bypasses": _INT, "hit_ratio": {"type": "number"}}))}},
+    "cache_clear": {"summary": "Drop every cached image.",
+                    "responses": {"200": _json(_obj({"deleted": _INT}))}},
+}  # fmt: skip
+
+
+def build_openapi(
+    route_table: Sequence[tuple[str, str, Callable[..., Any], str]],
+) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, endpoint, access in route_table:
+        operation = dict(OPERATIONS[endpoint.__name__])
+        operation["operationId"] = endpoint.__name__
+        responses = dict(operation["responses"])
+        errors = ["503", "504"] if access == "public" and path.startswith("/v1") else []
+        if access != "public":
+            errors = ["400", "401", "404", "429", "503", "504"]
+            errors += ["403"] if access == "admin" else []
+            operation["security"] = [{"bearer": []}]
+        if endpoint.__name__ in ("verify", "import_subjects"):
+            errors += ["413", "415"] if endpoint.__name__ == "import_subjects" else ["413"]
+        if endpoint.__name__ == "import_subjects":
+            errors.append("422")
+        responses.update({code: _ERRORS[code] for code in errors})
+        operation["responses"] = responses
+        paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "qrpass gateway", "version": "1.0.0",
+                 "description": "QR passes for students and stalls."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Problem": _obj({"type": _STR, "title": _STR, "status": _INT, "detail": _STR})},
+        },
+    }  # fmt: skip

@@ -1,0 +1,311 @@
+"""The HTTP routes: passes, images, verify, JWKS, and the admin routes. Each one is a few RPCs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import AsyncIterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.clients import IMAGE, TOKEN, Backends
+from gateway.errors import ApiError
+from qrpass.image.v1 import image_service_pb2 as image_pb
+from qrpass.token.v1 import token_service_pb2 as token_pb
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+KINDS = {"students": token_pb.SUBJECT_KIND_STUDENT, "stalls": token_pb.SUBJECT_KIND_STALL}
+KIND_NAMES = {token_pb.SUBJECT_KIND_STUDENT: "student", token_pb.SUBJECT_KIND_STALL: "stall"}
+EXPECTED_KINDS = {"student": token_pb.SUBJECT_KIND_STUDENT, "stall": token_pb.SUBJECT_KIND_STALL}
+MAX_VERIFY_BODY = 16 * 1024
+MAX_IMPORT_BODY = 21 * 1024 * 1024  # the token service refuses files over 20 MB itself
+_EC = {"L": image_pb.ERROR_CORRECTION_LEVEL_L, "M": image_pb.ERROR_CORRECTION_LEVEL_M,
+       "Q": image_pb.ERROR_CORRECTION_LEVEL_Q, "H": image_pb.ERROR_CORRECTION_LEVEL_H}  # fmt: skip
+_HEX_COLOUR = re.compile(r"[0-9a-fA-F]{6}")
+_IMAGE_PARAMS = {"scale", "border", "ec", "dark", "light"}
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _backends(request: Request) -> Backends:
+    return request.app.state.backends
+
+
+def _rid(request: Request) -> str:
+    return request.scope["state"]["request_id"]
+
+
+def _subject(request: Request) -> tuple[int, str]:
+    kind = KINDS.get(request.path_params["kind"])
+    if kind is None:
+        raise ApiError(404, "the kind must be students or stalls")
+    subject_id = request.path_params["id"]
+    if not ID_PATTERN.fullmatch(subject_id):
+        raise ApiError(400, "the id must match [A-Za-z0-9_-]{1,64}")
+    return kind, subject_id
+
+
+async def _token_for(request: Request) -> str:
+    kind, subject_id = _subject(request)
+    backends = _backends(request)
+    issued = await backends.call(
+        TOKEN, backends.tokens.IssueToken,
+        token_pb.IssueTokenRequest(kind=kind, subject_id=subject_id), _rid(request),
+    )  # fmt: skip
+    return issued.token
+
+
+async def pass_json(request: Request) -> Response:
+    """The seed-compatible pass: token plus a data-URL PNG."""
+    token = await _token_for(request)
+    backends = _backends(request)
+    image = await backends.call(
+        IMAGE, backends.images.RenderQrCode, image_pb.RenderQrCodeRequest(text=token), _rid(request)
+    )
+    return JSONResponse(
+        {
+            "success": True,
+            "qr_token": token,
+            "qr_image": "data:image/png;base64," + base64.b64encode(image.image).decode(),
+            "cached": image.cache_status == image_pb.CACHE_STATUS_HIT,
+        }
+    )
+
+
+def _int_param(name: str, raw: str, low: int, high: int) -> int:
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+    return int(raw)
+
+
+def _render_options(request: Request, image_format: int) -> image_pb.RenderOptions:
+    query = request.query_params
+    unknown = set(query) - _IMAGE_PARAMS
+    if unknown:
+        allowed = ", ".join(sorted(_IMAGE_PARAMS))
+        raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r}; use {allowed}")
+    options = image_pb.RenderOptions(format=image_format)
+    if "scale" in query:
+        options.scale = _int_param("scale", query["scale"], 1, 4096)
+    if "border" in query:
+        options.border = _int_param("border", query["border"], 0, 20)
+    if "ec" in query:
+        level = _EC.get(query["ec"].upper())
+        if level is None:
+            raise ApiError(400, f"ec must be L, M, Q or H, got {query['ec']!r}")
+        options.error_correction = level
+    for name, field in (("dark", "dark_color"), ("light", "light_color")):
+        if name in query:
+            if not _HEX_COLOUR.fullmatch(query[name]):
+                raise ApiError(400, f"{name} must be a colour as rrggbb, got {query[name]!r}")
+            setattr(options, field, "#" + query[name].lower())
+    return options
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+async def _pass_image(request: Request, image_format: int) -> Response:
+    options = _render_options(request, image_format)
+    token = await _token_for(request)
+    backends = _backends(request)
+    image = await backends.call(
+        IMAGE, backends.images.RenderQrCode,
+        image_pb.RenderQrCodeRequest(text=token, options=options), _rid(request),
+    )  # fmt: skip
+    # A bypassed render is not cached server-side yet: let clients come back for it soon.
+    max_age = 5 if image.cache_status == image_pb.CACHE_STATUS_BYPASS else 300
+    headers = {"ETag": image.etag, "Cache-Control": f"private, max-age={max_age}"}
+    if _etag_matches(request.headers.get("if-none-match"), image.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(image.image, media_type=image.content_type, headers=headers)
+
+
+async def pass_png(request: Request) -> Response:
+    return await _pass_image(request, image_pb.IMAGE_FORMAT_PNG)
+
+
+async def pass_svg(request: Request) -> Response:
+    return await _pass_image(request, image_pb.IMAGE_FORMAT_SVG)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit` (never buffered whole)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise ApiError(413, f"the body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json_body(request: Request, limit: int) -> dict:
+    body = await read_body(request, limit)
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return data
+
+
+async def verify(request: Request) -> Response:
+    data = await _json_body(request, MAX_VERIFY_BODY)
+    token = data.get("token")
+    if not isinstance(token, str) or not token:
+        raise ApiError(400, "token must be a non-empty string")
+    expected_name = data.get("expected_kind")
+    if expected_name is not None and expected_name not in EXPECTED_KINDS:
+        raise ApiError(400, "expected_kind must be 'student' or 'stall'")
+    backends = _backends(request)
+    expected = EXPECTED_KINDS.get(expected_name, token_pb.SUBJECT_KIND_UNSPECIFIED)
+    request_message = token_pb.VerifyTokenRequest(token=token, expected_kind=expected)
+    reply = await backends.call(TOKEN, backends.tokens.VerifyToken, request_message, _rid(request))
+    subject = reply.subject
+    body: dict[str, object] = {
+        "valid": reply.valid,
+        "kind": KIND_NAMES.get(subject.kind),
+        "subject_id": subject.id or None,
+    }
+    if subject.kind == token_pb.SUBJECT_KIND_STUDENT and subject.registration_no:
+        body["registration_no"] = subject.registration_no
+    if subject.kind == token_pb.SUBJECT_KIND_STALL and subject.stall_number:
+        body["stall_number"] = subject.stall_number
+    if subject.name:
+        body["name"] = subject.name
+    reason = token_pb.FailureReason.Name(reply.failure_reason).removeprefix("FAILURE_REASON_")
+    body["error"] = None if reply.valid else reason.lower()
+    return JSONResponse(body)
+
+
+async def jwks(request: Request) -> Response:
+    backends = _backends(request)
+    reply = await backends.call(
+        TOKEN, backends.tokens.GetJwks, token_pb.GetJwksRequest(), _rid(request)
+    )
+    keys = [
+        {"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid, "alg": k.alg, "use": k.use}
+        for k in reply.keys
+    ]
+    return JSONResponse({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})
+
+
+async def rotate(request: Request) -> Response:
+    kind, subject_id = _subject(request)
+    backends = _backends(request)
+    reply = await backends.call(
+        TOKEN, backends.tokens.RotateToken,
+        token_pb.RotateTokenRequest(kind=kind, subject_id=subject_id), _rid(request),
+    )  # fmt: skip
+    return JSONResponse({"qr_token": reply.token})
+
+
+async def delete_subject(request: Request) -> Response:
+    kind, subject_id = _subject(request)
+    backends = _backends(request)
+    await backends.call(
+        TOKEN, backends.tokens.DeleteSubject,
+        token_pb.DeleteSubjectRequest(kind=kind, subject_id=subject_id), _rid(request),
+    )  # fmt: skip
+    return Response(status_code=204)
+
+
+async def _import_content(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await read_body(request, MAX_IMPORT_BODY)
+    if content_type != "multipart/form-data":
+        if content_type not in ("text/csv", _XLSX, "application/octet-stream", ""):
+            raise ApiError(415, "send text/csv, XLSX, or multipart/form-data with a 'file' field")
+        return body
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield body
+
+    parser = MultiPartParser(request.headers, stream(), max_files=1, max_fields=10)
+    try:
+        form = await parser.parse()
+    except MultiPartException as error:
+        raise ApiError(400, f"the multipart body is malformed: {error.message}") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ApiError(400, "the multipart body needs a file field named 'file'")
+    try:
+        return await upload.read()
+    finally:
+        await form.close()
+
+
+async def import_subjects(request: Request) -> Response:
+    kind = KINDS.get(request.path_params["kind"])
+    if kind is None:
+        raise ApiError(404, "the kind must be students or stalls")
+    content = await _import_content(request)
+    backends = _backends(request)
+    reply = await backends.call(
+        TOKEN, backends.tokens.ImportSubjects,
+        token_pb.ImportSubjectsRequest(kind=kind, content=content), _rid(request),
+        timeout=request.app.state.settings.import_deadline_seconds,
+    )  # fmt: skip
+    if reply.errors:
+        errors = [{"line": e.line, "field": e.field, "reason": e.reason} for e in reply.errors]
+        raise ApiError(422, f"{len(errors)} problem(s) in the file; nothing was written",
+                       extra={"errors": errors})  # fmt: skip
+    return JSONResponse(
+        {"created": reply.created, "updated": reply.updated, "unchanged": reply.unchanged}
+    )
+
+
+async def cache_stats(request: Request) -> Response:
+    backends = _backends(request)
+    reply = await backends.call(
+        IMAGE, backends.images.GetCacheStats, image_pb.GetCacheStatsRequest(), _rid(request)
+    )
+    return JSONResponse(
+        {
+            "backend": reply.backend,
+            "connected": reply.connected,
+            "entries": reply.entries,
+            "memory_bytes": reply.memory_bytes,
+            "hits": reply.hits,
+            "misses": reply.misses,
+            "bypasses": reply.bypasses,
+            "hit_ratio": reply.hit_ratio,
+        }
+    )
+
+
+async def cache_clear(request: Request) -> Response:
+    backends = _backends(request)
+    reply = await backends.call(
+        IMAGE, backends.images.ClearCache, image_pb.ClearCacheRequest(), _rid(request), timeout=300
+    )
+    return JSONResponse({"deleted": reply.deleted})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    # Backend outages do not make the gateway unready: verify still works without images.
+    return JSONResponse({"status": "ready", "backends": await _backends(request).health()})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)

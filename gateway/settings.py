@@ -1,0 +1,47 @@
+"""The gateway's frozen settings, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qrpass.core.config import CommonSettings, ConfigError, Env, parse_api_keys
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Everything the gateway reads from the environment. API keys are held as sha256 digests."""
+
+    common: CommonSettings
+    listen_addr: str
+    token_target: str
+    image_target: str
+    client_keys: frozenset[str]
+    admin_keys: frozenset[str]
+    rate_limit_per_minute: int
+    deadline_seconds: float = 2.0
+    import_deadline_seconds: float = 120.0
+
+    def __repr__(self) -> str:  # key digests stay out of logs
+        return f"GatewaySettings(listen_addr={self.listen_addr!r})"
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> GatewaySettings:
+        env = env or Env()
+        common = CommonSettings.from_env(env)
+        client = parse_api_keys(env.secret("QRPASS_API_KEYS"), "QRPASS_API_KEYS")
+        admin = parse_api_keys(env.secret("QRPASS_ADMIN_API_KEYS"), "QRPASS_ADMIN_API_KEYS")
+        if common.production and not admin:
+            raise ConfigError(
+                "production needs QRPASS_ADMIN_API_KEYS (or QRPASS_ADMIN_API_KEYS_FILE)"
+            )
+        if common.production and not client:
+            raise ConfigError("production needs QRPASS_API_KEYS (or QRPASS_API_KEYS_FILE)")
+        return cls(
+            common=common,
+            listen_addr=env.address("GATEWAY_LISTEN_ADDR", "0.0.0.0:8080"),
+            token_target=env.str("TOKEN_SERVICE_ADDR", "127.0.0.1:50051"),
+            image_target=env.str("IMAGE_SERVICE_ADDR", "127.0.0.1:50052"),
+            client_keys=client,
+            admin_keys=admin,
+            rate_limit_per_minute=env.int("QRPASS_RATE_LIMIT_PER_MINUTE", 0),
+        )
