@@ -7,7 +7,8 @@ import logging
 import sys
 import time
 
-_RESERVED = set(vars(logging.makeLogRecord({})))
+# Standard record attributes, plus uvicorn's terminal-only duplicate of the message.
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -39,9 +39,10 @@ class ServiceProcess:
         self.workdir = workdir
         self.port = free_port()
         self.metrics_port = free_port()
-        prefix = {"token_service": "TOKEN", "image_service": "IMAGE"}[module]
+        prefix = {"token_service": "TOKEN", "image_service": "IMAGE", "gateway": "GATEWAY"}[module]
         self.env[f"{prefix}_LISTEN_ADDR"] = f"127.0.0.1:{self.port}"
-        self.env[f"{prefix}_METRICS_PORT"] = str(self.metrics_port)
+        if module != "gateway":  # the gateway serves /metrics on its own port
+            self.env[f"{prefix}_METRICS_PORT"] = str(self.metrics_port)
         self.log_path = workdir / f"{module}-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
@@ -55,8 +56,15 @@ class ServiceProcess:
             [sys.executable, "-m", self.module], env=self.env, cwd=self.workdir,
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_healthy(self.address, timeout, self)
+        if self.module == "gateway":
+            wait_http(f"{self.url}/healthz", timeout, self)
+        else:
+            wait_healthy(self.address, timeout, self)
         return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -97,6 +105,24 @@ def wait_healthy(address: str, timeout: float, service: ServiceProcess | None = 
                 logs = service.logs()[-3000:] if service else ""
                 raise TimeoutError(f"{address} not healthy after {timeout}s\n{logs}")
             time.sleep(0.1)
+
+
+def wait_http(url: str, timeout: float, service: ServiceProcess | None = None) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if service is not None and not service.alive():
+            raise RuntimeError(f"{service.module} exited at start:\n{service.logs()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=0.5) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} not answering after {timeout}s")
+        time.sleep(0.1)
 
 
 def run_cli(

@@ -1,0 +1,98 @@
+"""The whole system as `qrpass up` runs it, against the session's real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LEGACY_SECRET, stalls_csv, students_csv
+from tests.support.servers import free_port
+from tests.support.services import base_env
+
+CLIENT_KEY = "client-key-for-e2e-tests"
+ADMIN_KEY = "admin-key-for-e2e-tests"
+
+
+@dataclass
+class Stack:
+    """A running system: its gateway URL, its environment and an HTTP client."""
+
+    url: str
+    env: dict[str, str]
+    workdir: Path
+    http: httpx.Client
+
+    def get(self, path: str, key: str | None = CLIENT_KEY, **kwargs) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        headers.update(kwargs.pop("headers", {}))
+        return self.http.get(path, headers=headers, **kwargs)
+
+    def request(
+        self, method: str, path: str, key: str | None = CLIENT_KEY, **kwargs
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        headers.update(kwargs.pop("headers", {}))
+        return self.http.request(method, path, headers=headers, **kwargs)
+
+
+def stack_env(workdir: Path, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    token_port, image_port = free_port(), free_port()
+    return base_env(
+        workdir,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        GATEWAY_LISTEN_ADDR=f"127.0.0.1:{free_port()}",
+        TOKEN_LISTEN_ADDR=f"127.0.0.1:{token_port}",
+        IMAGE_LISTEN_ADDR=f"127.0.0.1:{image_port}",
+        TOKEN_SERVICE_ADDR=f"127.0.0.1:{token_port}",
+        IMAGE_SERVICE_ADDR=f"127.0.0.1:{image_port}",
+        TOKEN_METRICS_PORT=str(free_port()),
+        IMAGE_METRICS_PORT=str(free_port()),
+        QRPASS_API_KEYS=CLIENT_KEY,
+        QRPASS_ADMIN_API_KEYS=ADMIN_KEY,
+        QRPASS_LEGACY_JWT_SECRET=LEGACY_SECRET,
+        IMAGE_RENDER_WORKERS="2",
+        **extra,
+    )
+
+
+def seed(stack: Stack) -> None:
+    for kind, content in (("students", students_csv(30)), ("stalls", stalls_csv(5))):
+        reply = stack.request(
+            "POST", f"/v1/admin/import/{kind}", ADMIN_KEY, content=content,
+            headers={"Content-Type": "text/csv"},
+        )  # fmt: skip
+        assert reply.status_code == 200, reply.text
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, postgres, redis_server) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    env = stack_env(workdir, postgres.create_database(), redis_server.url.rsplit("/", 1)[0] + "/7")
+    log = (workdir / "up.log").open("wb")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "qrpass.cli.main", "up"], env=env, cwd=workdir,
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://{env['GATEWAY_LISTEN_ADDR']}"
+    try:
+        deadline = time.monotonic() + 60
+        while "qrpass is up" not in (workdir / "up.log").read_text():
+            assert up.poll() is None, (workdir / "up.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "qrpass up did not come up in 60 s"
+            time.sleep(0.1)
+        with httpx.Client(base_url=url, timeout=10) as http:
+            running = Stack(url, env, workdir, http)
+            seed(running)
+            yield running
+    finally:
+        up.send_signal(signal.SIGINT)  # what Ctrl-C does
+        assert up.wait(timeout=30) == 0, (workdir / "up.log").read_text()[-3000:]

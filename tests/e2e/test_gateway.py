@@ -1,0 +1,223 @@
+"""The HTTP contract end to end: passes that scan, verify, ETags, errors and the seed JSON shape."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import jwt
+import pytest
+
+from gateway.app import ROUTE_TABLE
+from tests.conftest import LEGACY_SECRET
+from tests.e2e.conftest import ADMIN_KEY, CLIENT_KEY, Stack
+from tests.support.qr import decode_png, decode_svg
+from token_service.tokens import legacy_checksum
+
+
+def _problem(reply, status: int) -> dict:
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    body = reply.json()
+    assert set(body) >= {"type", "title", "status", "detail"}
+    assert body["status"] == status and body["detail"]
+    return body
+
+
+@pytest.mark.parametrize(("kind", "subject_id"), [("students", "S00001"), ("stalls", "T002")])
+def test_seed_compatible_json_pass_scans(stack: Stack, kind: str, subject_id: str) -> None:
+    reply = stack.get(f"/v1/{kind}/{subject_id}/qr")
+    assert reply.status_code == 200
+    body = reply.json()
+    assert set(body) == {"success", "qr_token", "qr_image", "cached"}
+    assert body["success"] is True
+    prefix = "data:image/png;base64,"
+    assert body["qr_image"].startswith(prefix)
+    assert decode_png(base64.b64decode(body["qr_image"][len(prefix) :])) == body["qr_token"]
+    assert stack.get(f"/v1/{kind}/{subject_id}/qr").json()["cached"] is True
+
+
+def test_png_and_svg_scan_with_options(stack: Stack) -> None:
+    token = stack.get("/v1/students/S00002/qr").json()["qr_token"]
+    png = stack.get("/v1/students/S00002/qr.png", params={"scale": 3, "ec": "H", "dark": "102030"})
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert decode_png(png.content) == token
+    svg = stack.get("/v1/stalls/T001/qr.svg", params={"border": 2})
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    stall_token = stack.get("/v1/stalls/T001/qr").json()["qr_token"]
+    assert decode_svg(svg.content) == stall_token
+
+
+def test_etag_and_304(stack: Stack) -> None:
+    first = stack.get("/v1/students/S00003/qr.png")
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert "max-age" in first.headers["cache-control"]
+    again = stack.get("/v1/students/S00003/qr.png", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+    other = stack.get("/v1/students/S00003/qr.png", headers={"If-None-Match": '"nope"'})
+    assert other.status_code == 200
+    assert stack.get("/v1/students/S00003/qr.png", params={"scale": 2}).headers["etag"] != etag
+
+
+def test_verify_valid_tampered_revoked_and_legacy(stack: Stack) -> None:
+    token = stack.get("/v1/students/S00004/qr").json()["qr_token"]
+    valid = stack.request("POST", "/v1/verify", json={"token": token, "expected_kind": "student"})
+    assert valid.json() == {"valid": True, "kind": "student", "subject_id": "S00004",
+                            "registration_no": "R0000004", "name": "Student 4", "error": None}  # fmt: skip
+
+    head, body, signature = token.split(".")
+    tampered = f"{head}.{body}.{signature[:-4]}AAAA"
+    bad = stack.request("POST", "/v1/verify", json={"token": tampered}).json()
+    assert (bad["valid"], bad["error"]) == (False, "bad_signature")
+
+    wrong = stack.request("POST", "/v1/verify", json={"token": token, "expected_kind": "stall"})
+    assert wrong.json()["error"] == "wrong_kind"
+
+    rotated = stack.request("POST", "/v1/admin/students/S00004/qr:rotate", ADMIN_KEY)
+    assert rotated.status_code == 200 and rotated.json()["qr_token"] != token
+    revoked = stack.request("POST", "/v1/verify", json={"token": token}).json()
+    assert (revoked["valid"], revoked["error"], revoked["subject_id"]) == (
+        False,
+        "revoked",
+        "S00004",
+    )
+
+    legacy = jwt.encode(
+        {"type": "STALL", "stall_id": "T003", "stall_number": "A-3", "school_id": 9,
+         "checksum": legacy_checksum("T003", "A-3", LEGACY_SECRET), "iat": 1700000000},
+        LEGACY_SECRET, algorithm="HS256",
+    )  # fmt: skip
+    stall = stack.request("POST", "/v1/verify", json={"token": legacy}).json()
+    assert stall == {"valid": True, "kind": "stall", "subject_id": "T003", "stall_number": "A-3",
+                     "name": "Stall 3", "error": None}  # fmt: skip
+    garbage = stack.request("POST", "/v1/verify", json={"token": "not a token"}).json()
+    assert garbage == {"valid": False, "kind": None, "subject_id": None, "error": "malformed"}
+
+
+def test_jwks_is_public(stack: Stack) -> None:
+    reply = stack.get("/v1/jwks", key=None)
+    assert reply.status_code == 200
+    (key,) = reply.json()["keys"]
+    assert set(key) == {"kty", "crv", "x", "kid", "alg", "use"}
+
+
+def test_import_raw_multipart_and_rejections(stack: Stack) -> None:
+    csv = b"id,stall_number,name\nM1,M-1,Market\n"
+    multipart = stack.request("POST", "/v1/admin/import/stalls", ADMIN_KEY,
+                              files={"file": ("stalls.csv", csv, "text/csv")})  # fmt: skip
+    assert multipart.status_code == 200
+    assert multipart.json() == {"created": 1, "updated": 0, "unchanged": 0}
+    bad = stack.request("POST", "/v1/admin/import/stalls", ADMIN_KEY,
+                        content=b"id,stall_number,name\nM2,M-2,Ok\nbad id,,x\n",
+                        headers={"Content-Type": "text/csv"})  # fmt: skip
+    body = _problem(bad, 422)
+    assert {"line": 3, "field": "id", "reason": "id must match [A-Za-z0-9_-]{1,64}"} in body[
+        "errors"
+    ]
+    assert stack.get("/v1/stalls/M2/qr").status_code == 404  # nothing was written
+    empty = stack.request("POST", "/v1/admin/import/stalls", ADMIN_KEY, content=b"",
+                          headers={"Content-Type": "text/csv"})  # fmt: skip
+    assert "empty" in _problem(empty, 400)["detail"]
+    _problem(stack.request("POST", "/v1/admin/import/stalls", ADMIN_KEY, content=b"{}",
+                           headers={"Content-Type": "application/json"}), 415)  # fmt: skip
+
+
+def test_delete_then_pass_is_404(stack: Stack) -> None:
+    token = stack.get("/v1/students/S00020/qr").json()["qr_token"]
+    assert stack.request("DELETE", "/v1/admin/students/S00020", ADMIN_KEY).status_code == 204
+    _problem(stack.get("/v1/students/S00020/qr"), 404)
+    _problem(stack.request("DELETE", "/v1/admin/students/S00020", ADMIN_KEY), 404)
+    assert (
+        stack.request("POST", "/v1/verify", json={"token": token}).json()["error"]
+        == "subject_not_found"
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "words"),
+    [
+        ("GET", "/v1/students/bad%20id/qr", {}, 400, "id must match"),
+        ("GET", "/v1/teachers/S1/qr", {}, 404, "students or stalls"),
+        ("GET", "/v1/students/NOBODY/qr", {}, 404, "NOBODY"),
+        ("GET", "/v1/nowhere", {}, 404, "no route"),
+        ("PUT", "/v1/verify", {}, 405, "not allowed"),
+        ("GET", "/v1/students/S00001/qr.png", {"params": {"scale": "0"}}, 400, "scale"),
+        ("GET", "/v1/students/S00001/qr.png", {"params": {"scale": "900"}}, 400, "4096 px"),
+        ("GET", "/v1/students/S00001/qr.png", {"params": {"ec": "Z"}}, 400, "ec must be"),
+        ("GET", "/v1/students/S00001/qr.png", {"params": {"dark": "#000"}}, 400, "dark"),
+        ("GET", "/v1/students/S00001/qr.png", {"params": {"scal": "3"}}, 400, "unknown query"),
+        ("POST", "/v1/verify", {"content": b"{not json"}, 400, "JSON object"),
+        ("POST", "/v1/verify", {"json": {"token": 5}}, 400, "token"),
+        (
+            "POST",
+            "/v1/verify",
+            {"json": {"token": "a.b.c", "expected_kind": "x"}},
+            400,
+            "expected_kind",
+        ),
+        ("POST", "/v1/verify", {"json": {"token": "a" * 5000}}, 400, "4096"),
+        ("POST", "/v1/verify", {"content": b"[" * 100_000 + b"]" * 100_000}, 413, "larger"),
+        ("POST", "/v1/verify", {"content": b"[" * 5000 + b"]" * 5000}, 400, "JSON object"),
+    ],
+)
+def test_errors_are_problem_json(stack: Stack, method, path, kwargs, status, words) -> None:
+    body = _problem(stack.request(method, path, **kwargs), status)
+    assert words in body["detail"]
+
+
+def test_request_id_is_returned_and_generated(stack: Stack) -> None:
+    given = stack.get("/healthz", headers={"X-Request-Id": "trace-123"})
+    assert given.headers["x-request-id"] == "trace-123"
+    made = stack.get("/healthz", headers={"X-Request-Id": "bad id with spaces"})
+    assert (
+        made.headers["x-request-id"] != "bad id with spaces"
+        and len(made.headers["x-request-id"]) == 32
+    )
+
+
+def test_auth_matrix_over_every_route(stack: Stack) -> None:
+    """Built from the app's own route table, so a new route cannot escape it."""
+    assert len(ROUTE_TABLE) >= 14
+    for method, path, _endpoint, access in ROUTE_TABLE:
+        concrete = path.replace("{kind}", "students").replace("{id}", "S00005")
+        for key, label in (
+            (None, "none"),
+            ("wrong-key", "wrong"),
+            (CLIENT_KEY, "client"),
+            (ADMIN_KEY, "admin"),
+        ):
+            reply = stack.request(method, concrete, key, content=b"{}")
+            status = reply.status_code
+            if access == "public" or label == "admin" or (label == "client" and access == "client"):
+                assert status not in (401, 403), (method, path, label, status)
+            elif label in ("none", "wrong"):
+                assert status == 401, (method, path, label, status)
+                assert reply.headers["www-authenticate"] == "Bearer"
+            else:
+                assert status == 403, (method, path, label, status)
+
+
+def test_openapi_documents_every_route(stack: Stack) -> None:
+    document = stack.get("/openapi.json", key=None).json()
+    for method, path, _endpoint, _access in ROUTE_TABLE:
+        assert method.lower() in document["paths"][path], path
+
+
+def test_readyz_and_metrics(stack: Stack) -> None:
+    ready = stack.get("/readyz", key=None).json()
+    assert ready["status"] == "ready"
+    assert ready["backends"] == {"token_service": "serving", "image_service": "serving"}
+    text = stack.get("/metrics", key=None).text
+    assert 'http_requests_total{method="GET",route="/v1/{kind}/{id}/qr",status="200"}' in text
+    assert "http_request_duration_seconds_bucket" in text and 'le="0.0005"' in text
+    assert "http_requests_in_flight" in text
+    assert 'grpc_client_handled_total{grpc_code="OK",grpc_method="IssueToken"' in text
+
+
+def test_no_secret_in_logs(stack: Stack) -> None:
+    stack.get("/v1/students/S00006/qr")
+    logs = "".join(p.read_text() for p in stack.workdir.glob("*.log"))
+    assert CLIENT_KEY not in logs and ADMIN_KEY not in logs
+    assert json.loads(logs.splitlines()[0])  # JSON lines
