@@ -44,12 +44,25 @@ def _dev_api_keys(env: dict[str, str]) -> tuple[str, str] | None:
     return keys[0], keys[1]
 
 
-async def _wait_grpc(target: str, targets: Targets, deadline: float) -> None:
+class ServiceExited(Exception):
+    """A service process ended while `qrpass up` was starting or running it."""
+
+
+def _check_alive(processes: list[subprocess.Popen[bytes]]) -> None:
+    for name, process in zip(SERVICES, processes, strict=True):
+        if process.poll() is not None:
+            raise ServiceExited(f"{name} exited with code {process.returncode}; see its log above")
+
+
+async def _wait_grpc(
+    target: str, targets: Targets, deadline: float, processes: list[subprocess.Popen[bytes]]
+) -> None:
     from qrpass.core.channels import create_channel
 
     async with create_channel(target, targets.common.tls) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
+            _check_alive(processes)
             try:
                 reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -61,8 +74,9 @@ async def _wait_grpc(target: str, targets: Targets, deadline: float) -> None:
             await asyncio.sleep(0.2)
 
 
-def _wait_http(url: str, deadline: float) -> None:
+def _wait_http(url: str, deadline: float, processes: list[subprocess.Popen[bytes]]) -> None:
     while True:
+        _check_alive(processes)
         try:
             with urllib.request.urlopen(url, timeout=1) as reply:
                 if reply.status == 200:
@@ -138,12 +152,12 @@ def up(args: argparse.Namespace) -> int:
     port = gateway_addr.rpartition(":")[2]
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        asyncio.run(_wait_grpc(targets.token, targets, deadline))
-        asyncio.run(_wait_grpc(targets.image, targets, deadline))
-        _wait_http(f"http://127.0.0.1:{port}/healthz", deadline)
+        asyncio.run(_wait_grpc(targets.token, targets, deadline, processes))
+        asyncio.run(_wait_grpc(targets.image, targets, deadline, processes))
+        _wait_http(f"http://127.0.0.1:{port}/healthz", deadline, processes)
         if args.seed_demo:
             asyncio.run(_seed_if_empty(targets))
-    except (TimeoutError, grpc.aio.AioRpcError) as error:
+    except (TimeoutError, ServiceExited, grpc.aio.AioRpcError) as error:
         print(f"qrpass up: {error}", file=sys.stderr)
         _stop(processes)
         return 1
@@ -159,8 +173,10 @@ def up(args: argparse.Namespace) -> int:
         )
     print("Ctrl-C stops all three.", flush=True)
     while not stopping:
-        if any(p.poll() is not None for p in processes):
-            print("qrpass up: a service exited; stopping the others", file=sys.stderr)
+        try:
+            _check_alive(processes)
+        except ServiceExited as error:
+            print(f"qrpass up: {error}; stopping the others", file=sys.stderr)
             _stop(processes)
             return 1
         time.sleep(0.2)

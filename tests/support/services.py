@@ -33,11 +33,13 @@ def base_env(workdir: Path, **overrides: str) -> dict[str, str]:
 class ServiceProcess:
     """One service process with its own log file; `address` is its gRPC host:port."""
 
-    def __init__(self, module: str, env: dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self, module: str, env: dict[str, str], workdir: Path, port: int | None = None
+    ) -> None:
         self.module = module
         self.env = dict(env)
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()
         self.metrics_port = free_port()
         prefix = {"token_service": "TOKEN", "image_service": "IMAGE", "gateway": "GATEWAY"}[module]
         self.env[f"{prefix}_LISTEN_ADDR"] = f"127.0.0.1:{self.port}"
