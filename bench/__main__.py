@@ -1,0 +1,387 @@
+"""`python -m bench` (`make bench`): start the system as `qrpass up` does, on real PostgreSQL and
+Redis, seed it, and measure each performance claim beside the naive baseline.
+
+BENCH_QUICK=1 runs a short version on 2,000 students (what `make test` checks for shape).
+Writes bench/results.json (or $BENCH_RESULTS), prints a table, and in full mode docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import redis
+from tqdm import tqdm
+
+from bench import loadgen, report
+from bench.baseline import render_data_url
+from qrpass.image.v1 import image_service_pb2 as image_pb
+from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
+from qrpass.token.v1 import token_service_pb2 as token_pb
+from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
+from tests.support.servers import PostgresServer, RedisServer, free_port
+from tests.support.services import base_env
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+STUDENTS = 2_000 if QUICK else 25_000
+STALLS = 200
+OPEN_LOOP_SECONDS = 3 if QUICK else 30
+THROUGHPUT_SECONDS = 2 if QUICK else 10
+BASELINE_SECONDS = 2 if QUICK else 5
+CONNECTIONS = 500 if QUICK else 5_000
+ROOT = Path(__file__).resolve().parents[1]
+CLIENT_KEY = "bench-client-key"
+ADMIN_KEY = "bench-admin-key"
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+class System:
+    """qrpass up, started the way an operator would, with the bench's ports and keys."""
+
+    def __init__(self, workdir: Path, database_url: str, redis_url: str) -> None:
+        self.token_port, self.image_port, self.http_port = free_port(), free_port(), free_port()
+        self.env = base_env(
+            workdir,
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            GATEWAY_LISTEN_ADDR=f"127.0.0.1:{self.http_port}",
+            TOKEN_LISTEN_ADDR=f"127.0.0.1:{self.token_port}",
+            IMAGE_LISTEN_ADDR=f"127.0.0.1:{self.image_port}",
+            TOKEN_SERVICE_ADDR=f"127.0.0.1:{self.token_port}",
+            IMAGE_SERVICE_ADDR=f"127.0.0.1:{self.image_port}",
+            TOKEN_METRICS_PORT=str(free_port()),
+            IMAGE_METRICS_PORT=str(free_port()),
+            QRPASS_API_KEYS=CLIENT_KEY,
+            QRPASS_ADMIN_API_KEYS=ADMIN_KEY,
+            QRPASS_RATE_LIMIT_PER_MINUTE="0",
+            LOG_LEVEL="WARNING",
+        )
+        self.env["PYTHONPATH"] = str(ROOT)
+        self.workdir = workdir
+        self.log = workdir / "up.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "qrpass.cli.main", "up"], env=self.env, cwd=workdir,
+            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while "qrpass is up" not in self.log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"qrpass up failed:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "qrpass.cli.main", *args], env=self.env, cwd=self.workdir,
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"qrpass {' '.join(args)} failed: {result.stderr[-2000:]}")
+        return result.stdout
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _seed(system: System) -> float:
+    lines = ["id,registration_no,name,email"]
+    lines += [f"S{i:05d},R{i:07d},Student {i},s{i}@campus.edu" for i in range(STUDENTS)]
+    students = system.workdir / "students.csv"
+    students.write_text("\n".join(lines) + "\n")
+    stalls = system.workdir / "stalls.csv"
+    stalls.write_text(
+        "id,stall_number,name\n" + "".join(f"T{i:03d},A-{i},Stall {i}\n" for i in range(STALLS))
+    )
+    start = time.perf_counter()
+    system.cli("import", "students", str(students))
+    seconds = time.perf_counter() - start
+    system.cli("import", "stalls", str(stalls))
+    return seconds
+
+
+def _tokens(system: System) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    with grpc.insecure_channel(f"127.0.0.1:{system.token_port}") as channel:
+        stub = token_grpc.TokenServiceStub(channel)
+        page_token = ""
+        while True:
+            page = stub.ListTokens(token_pb.ListTokensRequest(
+                kind=token_pb.SUBJECT_KIND_STUDENT, page_size=1000, page_token=page_token))  # fmt: skip
+            tokens.update({e.subject.id: e.token for e in page.subject_tokens})
+            page_token = page.next_page_token
+            if not page_token:
+                return tokens
+
+
+def _cold_render_grpc(system: System, texts: list[str]) -> list[float]:
+    samples = []
+    with grpc.insecure_channel(f"127.0.0.1:{system.image_port}") as channel:
+        stub = image_grpc.ImageServiceStub(channel)
+        for text in tqdm(texts, desc="cold render (gRPC)", leave=False):
+            start = time.perf_counter()
+            reply = stub.RenderQrCode(image_pb.RenderQrCodeRequest(text=text))
+            samples.append(time.perf_counter() - start)
+            assert reply.cache_status == image_pb.CACHE_STATUS_MISS
+    return samples
+
+
+def _in_process(texts: list[str], encoder: str) -> list[float]:
+    from image_service.render import RenderOptions, render
+
+    samples = []
+    for text in tqdm(texts, desc=f"cold render ({encoder})", leave=False):
+        start = time.perf_counter()
+        render(text, RenderOptions(), encoder)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def _baseline_renders(texts: list[str]) -> list[float]:
+    samples = []
+    for text in tqdm(texts, desc="baseline render", leave=False):
+        start = time.perf_counter()
+        render_data_url(text)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def _warm(system: System) -> tuple[float, float]:
+    output = system.cli("warm", "--quiet")
+    match = re.search(r"([\d.]+) s, (\d+) QR/s", output)
+    if match is None or "failed 0" not in output:
+        raise RuntimeError(f"unexpected warm output: {output}")
+    return float(match.group(1)), float(match.group(2))
+
+
+async def _grpc_hits(
+    system: System, tokens: list[str], seconds: float, concurrency: int = 64
+) -> loadgen.LoadResult:
+    result = loadgen.LoadResult()
+    stop = time.perf_counter() + seconds
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{system.image_port}") as channel:
+        stub = image_grpc.ImageServiceStub(channel)
+
+        async def worker(offset: int) -> None:
+            i = offset
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                try:
+                    await stub.RenderQrCode(
+                        image_pb.RenderQrCodeRequest(text=tokens[i % len(tokens)])
+                    )
+                    result.latencies.append(time.perf_counter() - start)
+                except grpc.aio.AioRpcError:
+                    result.errors += 1
+                i += concurrency
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        result.seconds = time.perf_counter() - t0
+    return result
+
+
+async def _grpc_verify(
+    system: System, tokens: list[str], seconds: float, concurrency: int = 32
+) -> loadgen.LoadResult:
+    result = loadgen.LoadResult()
+    stop = time.perf_counter() + seconds
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{system.token_port}") as channel:
+        stub = token_grpc.TokenServiceStub(channel)
+
+        async def worker(offset: int) -> None:
+            i = offset
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                reply = await stub.VerifyToken(
+                    token_pb.VerifyTokenRequest(token=tokens[i % len(tokens)])
+                )
+                if reply.valid:
+                    result.latencies.append(time.perf_counter() - start)
+                else:
+                    result.errors += 1
+                i += concurrency
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        result.seconds = time.perf_counter() - t0
+    return result
+
+
+async def _grpc_rotate(
+    system: System, ids: list[str], seconds: float, concurrency: int = 16
+) -> loadgen.LoadResult:
+    """Each RotateToken signs a new Ed25519 token and writes it: the signing path end to end."""
+    result = loadgen.LoadResult()
+    stop = time.perf_counter() + seconds
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{system.token_port}") as channel:
+        stub = token_grpc.TokenServiceStub(channel)
+
+        async def worker(offset: int) -> None:
+            i = offset
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                await stub.RotateToken(token_pb.RotateTokenRequest(
+                    kind=token_pb.SUBJECT_KIND_STUDENT, subject_id=ids[i % len(ids)]))  # fmt: skip
+                result.latencies.append(time.perf_counter() - start)
+                i += concurrency
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _redis_used_memory(url: str) -> int:
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.info("memory")["used_memory"])
+    finally:
+        client.close()
+
+
+def _start_baseline(workdir: Path, tokens: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    path = workdir / "tokens.json"
+    path.write_text(json.dumps(tokens))
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.baseline", str(port), str(path)],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    from tests.support.servers import wait_for_port
+
+    wait_for_port(port, 30, process)
+    return process, port
+
+
+def run() -> dict:
+    _raise_fd_limit()
+    workdir = Path(tempfile.mkdtemp(prefix="qrpass-bench-"))
+    postgres, redis_server = PostgresServer(), RedisServer()
+    postgres.start()
+    redis_server.start()
+    system = baseline = None
+    figures: list[dict] = []
+    try:
+        system = System(workdir, postgres.create_database(), redis_server.url)
+        import_seconds = _seed(system)
+        tokens = _tokens(system)
+        ids = sorted(tokens)
+        token_list = [tokens[i] for i in ids]
+        auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
+        host, port = "127.0.0.1", system.http_port
+
+        # 1. Cold render
+        sample = token_list[:100] if QUICK else token_list[:300]
+        grpc_cold = _cold_render_grpc(system, sample)
+        zxing = _in_process([t + "x" for t in sample], "zxing-cpp")
+        pure = _in_process([t + "y" for t in sample[: 20 if QUICK else 50]], "qrcode")
+        naive = _baseline_renders(sample[: 20 if QUICK else 50])
+        figures += report.cold_render(grpc_cold, zxing, pure, naive)
+
+        # 2. Warm, and 7. Redis memory per pass
+        system.cli("cache", "clear")
+        memory_before = _redis_used_memory(redis_server.url)
+        warm_seconds, warm_rate = _warm(system)
+        memory_after = _redis_used_memory(redis_server.url)
+        skip_seconds, skip_rate = _warm(system)
+        subjects = STUDENTS + STALLS
+        baseline_rate = 1 / statistics.median(naive)
+        figures += report.warm(subjects, warm_seconds, warm_rate, skip_seconds, skip_rate, baseline_rate,
+                               (memory_after - memory_before) / subjects, import_seconds)  # fmt: skip
+
+        def pass_path(i: int) -> str:
+            return f"/v1/students/{ids[(i * 7919) % len(ids)]}/qr"
+
+        # 3. Cached passes at a fixed open-loop rate
+        bar = tqdm(total=OPEN_LOOP_SECONDS * 1000, desc="open loop 1000 req/s", leave=False)
+        steady = asyncio.run(loadgen.open_loop(host, port, auth, pass_path, 1000, OPEN_LOOP_SECONDS,
+                                               on_progress=lambda i: bar.update(i - bar.n)))  # fmt: skip
+        bar.close()
+
+        # 4. Throughput
+        http_max = asyncio.run(
+            loadgen.closed_loop(host, port, auth, pass_path, 64, THROUGHPUT_SECONDS)
+        )
+        grpc_max = asyncio.run(_grpc_hits(system, token_list, THROUGHPUT_SECONDS))
+
+        # 5. Simultaneous connections
+        crowd_paths = [pass_path(i) for i in range(CONNECTIONS)]
+        crowd = asyncio.run(loadgen.simultaneous(host, port, auth, crowd_paths))
+
+        # 6. Verify
+        verify_grpc = asyncio.run(_grpc_verify(system, token_list, THROUGHPUT_SECONDS))
+
+        def verify_path(i: int) -> str:
+            return "POST /v1/verify " + json.dumps(
+                {"token": token_list[(i * 7919) % len(token_list)]}
+            )
+
+        verify_http = asyncio.run(
+            loadgen.closed_loop(host, port, auth, verify_path, 32, THROUGHPUT_SECONDS)
+        )
+
+        # The baseline, at the same loads, bounded in time.
+        baseline, baseline_port = _start_baseline(workdir, tokens)
+        b_steady = asyncio.run(
+            loadgen.open_loop(host, baseline_port, {}, pass_path, 1000, BASELINE_SECONDS)
+        )
+        b_max = asyncio.run(
+            loadgen.closed_loop(host, baseline_port, {}, pass_path, 64, BASELINE_SECONDS)
+        )
+        try:
+            b_crowd = asyncio.run(
+                loadgen.simultaneous(host, baseline_port, {}, crowd_paths[:500], timeout=30)
+            )
+        except TimeoutError:
+            b_crowd = loadgen.LoadResult(errors=500, seconds=30)
+        figures += report.load(steady, http_max, grpc_max, crowd, verify_grpc, verify_http,
+                               b_steady, b_max, b_crowd, CONNECTIONS)  # fmt: skip
+        # Last: rotation replaces tokens, so every cached pass above would become a miss.
+        rotate = asyncio.run(_grpc_rotate(system, ids, THROUGHPUT_SECONDS))
+        figures.append(report.figure("sign (RotateToken) via gRPC", rotate.rate, "tokens/s",
+                                     note="Ed25519 sign + PostgreSQL write per call"))  # fmt: skip
+    finally:
+        if baseline is not None:
+            baseline.terminate()
+        if system is not None:
+            system.stop()
+        redis_server.stop()
+        postgres.cleanup()
+    return report.document(figures, quick=QUICK, subjects=STUDENTS + STALLS)
+
+
+def main() -> int:
+    results = run()
+    out = Path(
+        os.environ.get(
+            "BENCH_RESULTS", ROOT / "bench" / ("results-quick.json" if QUICK else "results.json")
+        )
+    )
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(report.table(results))
+    if not QUICK:
+        (ROOT / "docs" / "benchmarks.md").write_text(report.markdown(results))
+    print(f"results written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""A small HTTP/1.1 load generator on asyncio streams: keep-alive connections, open or closed loop.
+
+Open loop sends request i at t0 + i/rate whatever the server does, and measures latency from that
+intended time, so a slow server cannot hide its queueing (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LoadResult:
+    """Latencies in seconds of the requests that got a 2xx/3xx, and the rest as errors."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; reads just enough of each response to reuse it."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self._host, self._port = host, port
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._head = f"Host: {host}:{port}\r\n{extra}"
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+
+    async def get(self, path: str) -> int:
+        """GET `path`, or POST a JSON body when `path` is `POST <path> <body>`."""
+        if self._writer is None:
+            await self.open()
+        assert self._reader is not None and self._writer is not None
+        if path.startswith("POST "):
+            _, target, body = path.split(" ", 2)
+            self._writer.write(
+                f"POST {target} HTTP/1.1\r\n{self._head}Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
+            )
+        else:
+            self._writer.write(f"GET {path} HTTP/1.1\r\n{self._head}\r\n".encode())
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self._reader.readexactly(length)
+        return status
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+            self._writer = None
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _one(connection: Connection, path: str, start: float, result: LoadResult) -> None:
+    try:
+        status = await connection.get(path)
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        result.errors += 1
+        await connection.close()
+        return
+    if status < 400:
+        result.latencies.append(time.perf_counter() - start)
+    else:
+        result.errors += 1
+
+
+async def open_loop(
+    host: str, port: int, headers: dict[str, str], paths: Callable[[int], str],
+    rate: float, seconds: float, connections: int = 128,
+    on_progress: Callable[[int], None] | None = None,
+) -> LoadResult:  # fmt: skip
+    """Send `rate` requests a second for `seconds`; latency counts from each intended send time."""
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(Connection(host, port, headers))
+    result = LoadResult()
+    cpu0, t0 = _cpu(), time.perf_counter()
+    total = int(rate * seconds)
+    tasks = []
+
+    async def fire(i: int, intended: float) -> None:
+        connection = await pool.get()  # waiting for a free connection counts as latency
+        try:
+            await _one(connection, paths(i), intended, result)
+        finally:
+            pool.put_nowait(connection)
+
+    for i in range(total):
+        intended = t0 + i / rate
+        delay = intended - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(fire(i, intended)))
+        if on_progress is not None and i % 100 == 0:
+            on_progress(i)
+    await asyncio.gather(*tasks)
+    result.seconds = time.perf_counter() - t0
+    result.client_cpu_seconds = _cpu() - cpu0
+    while not pool.empty():
+        await pool.get_nowait().close()
+    return result
+
+
+async def closed_loop(
+    host: str, port: int, headers: dict[str, str], paths: Callable[[int], str],
+    concurrency: int, seconds: float,
+) -> LoadResult:  # fmt: skip
+    """`concurrency` workers send back to back for `seconds`: the maximum throughput."""
+    result = LoadResult()
+    cpu0, t0 = _cpu(), time.perf_counter()
+    stop = t0 + seconds
+    counter = iter(range(10**9))
+
+    async def worker() -> None:
+        connection = Connection(host, port, headers)
+        while time.perf_counter() < stop:
+            await _one(connection, paths(next(counter)), time.perf_counter(), result)
+        await connection.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - t0
+    result.client_cpu_seconds = _cpu() - cpu0
+    return result
+
+
+async def simultaneous(
+    host: str, port: int, headers: dict[str, str], paths: Sequence[str], timeout: float = 60.0
+) -> LoadResult:
+    """Open one connection per path, all at once, and fetch each path once on its own connection."""
+    result = LoadResult()
+    cpu0, t0 = _cpu(), time.perf_counter()
+    connections = [Connection(host, port, headers) for _ in paths]
+
+    async def fetch(connection: Connection, path: str) -> None:
+        start = time.perf_counter()
+        try:
+            await connection.open()
+        except OSError:
+            result.errors += 1
+            return
+        await _one(connection, path, start, result)
+
+    await asyncio.wait_for(
+        asyncio.gather(*(fetch(c, p) for c, p in zip(connections, paths, strict=True))), timeout
+    )
+    result.seconds = time.perf_counter() - t0
+    result.client_cpu_seconds = _cpu() - cpu0
+    await asyncio.gather(*(c.close() for c in connections))
+    return result
