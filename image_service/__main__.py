@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 
+import uvloop
 from prometheus_client import REGISTRY, start_http_server
 
 from image_service.pool import RenderPool
@@ -46,7 +46,7 @@ def main() -> int:
     pool = RenderPool(settings.render_workers)
     pool.start()
     try:
-        asyncio.run(_main(settings, pool))
+        uvloop.run(_main(settings, pool))
     except OSError as error:
         print(f"image_service: cannot start: {error}", file=sys.stderr)
         return 1

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 
+import uvloop
 from prometheus_client import REGISTRY, start_http_server
 
 from qrpass.core import logs
@@ -36,7 +36,7 @@ def main() -> int:
         return 2
     logs.configure("token_service", settings.common.log_level)
     try:
-        asyncio.run(_main(settings))
+        uvloop.run(_main(settings))
     except (TokenServiceError, OSError) as error:
         log.error("cannot start: %s", error)
         print(f"token_service: cannot start: {error}", file=sys.stderr)
