@@ -9,7 +9,7 @@ from image_service.cache import CacheUnavailable, MemoryCache, RedisCache
 from image_service.errors import STATUS_CODES
 from image_service.images import Cache, ImageBook
 from image_service.metrics import ImageMetrics
-from image_service.pool import RenderPool
+from image_service.pool import RenderPool, RenderWorkerLost
 from image_service.servicer import ImageServicer
 from image_service.settings import ImageSettings
 from qrpass.core.grpc_metrics import ServerInterceptor
@@ -20,7 +20,11 @@ from qrpass.image.v1 import image_service_pb2_grpc as pb_grpc
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageService"].full_name
 
 # The cache being down is an answer (BYPASS), never an error; this maps what is left.
-_ERRORS = {**STATUS_CODES, CacheUnavailable: ("UNAVAILABLE", "the image cache is unavailable")}
+_ERRORS = {
+    **STATUS_CODES,
+    CacheUnavailable: ("UNAVAILABLE", "the image cache is unavailable"),
+    RenderWorkerLost: ("UNAVAILABLE", "a render worker was restarted; retry"),
+}
 
 
 def build_cache(settings: ImageSettings, metrics: ImageMetrics) -> Cache:

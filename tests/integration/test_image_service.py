@@ -266,3 +266,45 @@ def test_redis_outage_bypasses_then_recovers_without_restart(tmp_path) -> None:
     finally:
         client.close()
         own.stop()
+
+
+def _render_workers(service_pid: int) -> list[int]:
+    """The render workers: children of the service's forkserver process."""
+    import subprocess
+
+    def children(pid: int) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    return [worker for child in children(service_pid) for worker in children(child)]
+
+
+def test_a_killed_render_worker_is_replaced(tmp_path) -> None:
+    import os
+    import signal
+
+    client = start_image_service(tmp_path, "memory", None)
+    try:
+        workers = _render_workers(client.service.process.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        statuses = []
+        for _ in range(20):  # a job held by the dead worker may fail once, with UNAVAILABLE
+            try:
+                text = _text()
+                reply = client.render(text)
+                assert decode(reply.image, reply.content_type) == text
+                statuses.append("ok")
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.UNAVAILABLE
+                statuses.append("retry")
+        assert statuses.count("ok") >= 19
+        deadline = time.monotonic() + 10
+        while len(_render_workers(client.service.process.pid)) != 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert workers[0] not in _render_workers(client.service.process.pid)
+        warm = client.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=[_text() for _ in range(200)]))
+        assert warm.rendered == 200
+    finally:
+        client.close()
