@@ -103,9 +103,10 @@ async def _one(connection: Connection, path: str, start: float, result: LoadResu
 async def open_loop(
     host: str, port: int, headers: dict[str, str], paths: Callable[[int], str],
     rate: float, seconds: float, connections: int = 128,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None, grace: float = 10.0,
 ) -> LoadResult:  # fmt: skip
-    """Send `rate` requests a second for `seconds`; latency counts from each intended send time."""
+    """Send `rate` requests a second for `seconds`; latency counts from each intended send time.
+    Requests still unanswered `grace` seconds after the last send count as errors."""
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(connections):
         pool.put_nowait(Connection(host, port, headers))
@@ -129,7 +130,10 @@ async def open_loop(
         tasks.append(asyncio.ensure_future(fire(i, intended)))
         if on_progress is not None and i % 100 == 0:
             on_progress(i)
-    await asyncio.gather(*tasks)
+    _, unfinished = await asyncio.wait(tasks, timeout=grace)
+    for task in unfinished:
+        task.cancel()
+    result.errors += len(unfinished)
     result.seconds = time.perf_counter() - t0
     result.client_cpu_seconds = _cpu() - cpu0
     while not pool.empty():

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,8 +48,13 @@ _JOBS = {"render": render.render, "chunk": _render_chunk, "ready": lambda: rende
 
 
 def _serve(connection: Connection) -> None:
-    """A worker's loop: one job at a time, each answered with (ok, value)."""
+    """A worker's loop: one job at a time, each answered with (ok, value). It ends when the
+    service's end of the pipe closes, or when the service dies (even by SIGKILL)."""
+    parent = multiprocessing.parent_process()
+    watched = [connection] if parent is None else [connection, parent.sentinel]
     while True:
+        if connection not in multiprocessing.connection.wait(watched):
+            return  # the service is gone
         try:
             job = connection.recv()
         except EOFError:
