@@ -77,7 +77,7 @@ class System:
         self.workdir = workdir
         self.log = workdir / "up.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "qrpass.cli.main", "up"], env=self.env, cwd=workdir,
+            [sys.executable, "-m", "qrpass.cli.main", "up", "--no-warm"], env=self.env, cwd=workdir,
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 90

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+import time
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -13,45 +13,49 @@ from prometheus_client import CollectorRegistry
 from gateway.errors import from_rpc_error
 from gateway.settings import GatewaySettings
 from qrpass.core.channels import create_channel
-from qrpass.core.grpc_metrics import ClientInterceptor
+from qrpass.core.grpc_metrics import ClientMetrics
 from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
 from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
 
-Reply = TypeVar("Reply")
 TOKEN, IMAGE = "token_service", "image_service"
+_SERVICE_NAMES = {TOKEN: "qrpass.token.v1.TokenService", IMAGE: "qrpass.image.v1.ImageService"}
 
 
 class Backends:
     """Channels and stubs to token_service and image_service; open for the app's lifetime."""
 
     def __init__(self, settings: GatewaySettings, registry: CollectorRegistry) -> None:
-        interceptors = [ClientInterceptor(registry)]
         tls = settings.common.tls
         self._channels = {
-            TOKEN: create_channel(settings.token_target, tls, interceptors),
-            IMAGE: create_channel(settings.image_target, tls, interceptors),
+            TOKEN: create_channel(settings.token_target, tls),
+            IMAGE: create_channel(settings.image_target, tls),
         }
-        self.tokens = token_grpc.TokenServiceStub(self._channels[TOKEN])
-        self.images = image_grpc.ImageServiceStub(self._channels[IMAGE])
+        self._stubs = {
+            TOKEN: token_grpc.TokenServiceStub(self._channels[TOKEN]),
+            IMAGE: image_grpc.ImageServiceStub(self._channels[IMAGE]),
+        }
+        self._metrics = ClientMetrics(registry)
         self.deadline = settings.deadline_seconds
 
     async def call(
-        self,
-        backend: str,
-        method: Callable[..., Awaitable[Reply]],
-        request: Any,
-        request_id: str,
-        timeout: float | None = None,
-    ) -> Reply:
-        """One RPC with a deadline and the request id; gRPC failures become ApiError."""
+        self, backend: str, method: str, request: Any, request_id: str, timeout: float | None = None
+    ) -> Any:
+        """One RPC with a deadline, the request id and metrics; failures become ApiError."""
+        service = _SERVICE_NAMES[backend]
+        self._metrics.started(service, method)
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
         try:
-            return await method(
+            return await getattr(self._stubs[backend], method)(
                 request,
                 timeout=timeout or self.deadline,
                 metadata=(("x-request-id", request_id),),
             )
         except grpc.aio.AioRpcError as error:
+            code = error.code()
             raise from_rpc_error(error, backend) from None
+        finally:
+            self._metrics.handled(service, method, code, time.perf_counter() - start)
 
     async def health(self) -> dict[str, str]:
         """Each backend's gRPC health status, checked in parallel with a short deadline."""

@@ -52,7 +52,7 @@ async def _token_for(request: Request) -> str:
     kind, subject_id = _subject(request)
     backends = _backends(request)
     issued = await backends.call(
-        TOKEN, backends.tokens.IssueToken,
+        TOKEN, "IssueToken",
         token_pb.IssueTokenRequest(kind=kind, subject_id=subject_id), _rid(request),
     )  # fmt: skip
     return issued.token
@@ -63,7 +63,7 @@ async def pass_json(request: Request) -> Response:
     token = await _token_for(request)
     backends = _backends(request)
     image = await backends.call(
-        IMAGE, backends.images.RenderQrCode, image_pb.RenderQrCodeRequest(text=token), _rid(request)
+        IMAGE, "RenderQrCode", image_pb.RenderQrCodeRequest(text=token), _rid(request)
     )
     return JSONResponse(
         {
@@ -117,7 +117,7 @@ async def _pass_image(request: Request, image_format: int) -> Response:
     token = await _token_for(request)
     backends = _backends(request)
     image = await backends.call(
-        IMAGE, backends.images.RenderQrCode,
+        IMAGE, "RenderQrCode",
         image_pb.RenderQrCodeRequest(text=token, options=options), _rid(request),
     )  # fmt: skip
     # A bypassed render is not cached server-side yet: let clients come back for it soon.
@@ -172,7 +172,7 @@ async def verify(request: Request) -> Response:
     backends = _backends(request)
     expected = EXPECTED_KINDS.get(expected_name, token_pb.SUBJECT_KIND_UNSPECIFIED)
     request_message = token_pb.VerifyTokenRequest(token=token, expected_kind=expected)
-    reply = await backends.call(TOKEN, backends.tokens.VerifyToken, request_message, _rid(request))
+    reply = await backends.call(TOKEN, "VerifyToken", request_message, _rid(request))
     subject = reply.subject
     body: dict[str, object] = {
         "valid": reply.valid,
@@ -192,9 +192,7 @@ async def verify(request: Request) -> Response:
 
 async def jwks(request: Request) -> Response:
     backends = _backends(request)
-    reply = await backends.call(
-        TOKEN, backends.tokens.GetJwks, token_pb.GetJwksRequest(), _rid(request)
-    )
+    reply = await backends.call(TOKEN, "GetJwks", token_pb.GetJwksRequest(), _rid(request))
     keys = [
         {"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid, "alg": k.alg, "use": k.use}
         for k in reply.keys
@@ -206,7 +204,7 @@ async def rotate(request: Request) -> Response:
     kind, subject_id = _subject(request)
     backends = _backends(request)
     reply = await backends.call(
-        TOKEN, backends.tokens.RotateToken,
+        TOKEN, "RotateToken",
         token_pb.RotateTokenRequest(kind=kind, subject_id=subject_id), _rid(request),
     )  # fmt: skip
     return JSONResponse({"qr_token": reply.token})
@@ -216,7 +214,7 @@ async def delete_subject(request: Request) -> Response:
     kind, subject_id = _subject(request)
     backends = _backends(request)
     await backends.call(
-        TOKEN, backends.tokens.DeleteSubject,
+        TOKEN, "DeleteSubject",
         token_pb.DeleteSubjectRequest(kind=kind, subject_id=subject_id), _rid(request),
     )  # fmt: skip
     return Response(status_code=204)
@@ -254,7 +252,7 @@ async def import_subjects(request: Request) -> Response:
     content = await _import_content(request)
     backends = _backends(request)
     reply = await backends.call(
-        TOKEN, backends.tokens.ImportSubjects,
+        TOKEN, "ImportSubjects",
         token_pb.ImportSubjectsRequest(kind=kind, content=content), _rid(request),
         timeout=request.app.state.settings.import_deadline_seconds,
     )  # fmt: skip
@@ -270,7 +268,7 @@ async def import_subjects(request: Request) -> Response:
 async def cache_stats(request: Request) -> Response:
     backends = _backends(request)
     reply = await backends.call(
-        IMAGE, backends.images.GetCacheStats, image_pb.GetCacheStatsRequest(), _rid(request)
+        IMAGE, "GetCacheStats", image_pb.GetCacheStatsRequest(), _rid(request)
     )
     return JSONResponse(
         {
@@ -289,7 +287,7 @@ async def cache_stats(request: Request) -> Response:
 async def cache_clear(request: Request) -> Response:
     backends = _backends(request)
     reply = await backends.call(
-        IMAGE, backends.images.ClearCache, image_pb.ClearCacheRequest(), _rid(request), timeout=300
+        IMAGE, "ClearCache", image_pb.ClearCacheRequest(), _rid(request), timeout=300
     )
     return JSONResponse({"deleted": reply.deleted})
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from qrpass.cli import cache, keys, subjects, up
+from qrpass.cli import cache, doctor, keys, subjects, up
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -79,8 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
         func=cache.clear
     )
 
+    check = commands.add_parser("doctor", help="live self-test of a running deployment")
+    check.add_argument(
+        "--gateway", metavar="URL", help="also check this gateway, e.g. http://host:8080"
+    )
+    check.set_defaults(func=doctor.doctor)
+
     run_up = commands.add_parser("up", help="run token_service, image_service and gateway")
     run_up.add_argument("--seed-demo", action="store_true", help="seed demo subjects if empty")
+    run_up.add_argument("--no-warm", action="store_true", help="skip the background cache warm")
     run_up.set_defaults(func=up.up)
     return parser
 

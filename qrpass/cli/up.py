@@ -141,6 +141,7 @@ def up(args: argparse.Namespace) -> int:
     upgrade(settings.str("DATABASE_URL", "sqlite:///./data/qrpass.db"))
 
     processes = [subprocess.Popen([sys.executable, "-m", name], env=env) for name in SERVICES]
+    processes_to_stop: list[subprocess.Popen[bytes]] = []
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -171,6 +172,11 @@ def up(args: argparse.Namespace) -> int:
             f"  curl -s {auth} -H 'Content-Type: application/json' "
             f'-d \'{{"token": "<qr_token from above>"}}\' http://127.0.0.1:{port}/v1/verify'
         )
+    if not args.no_warm:  # as the original did at start-up; the services serve meanwhile
+        command = [sys.executable, "-m", "qrpass.cli.main", "warm", "--quiet"]
+        warm = subprocess.Popen(command, env=env)
+        processes_to_stop.append(warm)
+        print("warming the image cache in the background", flush=True)
     print("Ctrl-C stops all three.", flush=True)
     while not stopping:
         try:
@@ -180,5 +186,5 @@ def up(args: argparse.Namespace) -> int:
             _stop(processes)
             return 1
         time.sleep(0.2)
-    _stop(processes)
+    _stop(processes_to_stop + processes)
     return 0

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import LEGACY_SECRET, stalls_csv, students_csv
 from tests.support.servers import free_port
-from tests.support.services import base_env
+from tests.support.services import ServiceProcess, base_env, run_cli
 
 CLIENT_KEY = "client-key-for-e2e-tests"
 ADMIN_KEY = "admin-key-for-e2e-tests"
@@ -96,3 +96,37 @@ def stack(tmp_path_factory, postgres, redis_server) -> Iterator[Stack]:
     finally:
         up.send_signal(signal.SIGINT)  # what Ctrl-C does
         assert up.wait(timeout=30) == 0, (workdir / "up.log").read_text()[-3000:]
+
+
+@dataclass
+class SplitStack:
+    """Three separately started processes sharing one environment."""
+
+    token: ServiceProcess
+    image: ServiceProcess
+    gateway: ServiceProcess
+    http: httpx.Client
+
+    def restart(self, name: str) -> None:
+        """Start the service again at the same address, as a restarted pod keeps its DNS name."""
+        old: ServiceProcess = getattr(self, name)
+        setattr(self, name, ServiceProcess(old.module, old.env, old.workdir, old.port).start())
+
+
+@pytest.fixture
+def split(tmp_path, postgres, redis_server) -> Iterator[SplitStack]:
+    env = stack_env(tmp_path, postgres.create_database(), redis_server.url)
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+
+    def port(name: str) -> int:
+        return int(env[name].rpartition(":")[2])
+
+    token = ServiceProcess("token_service", env, tmp_path, port("TOKEN_LISTEN_ADDR")).start()
+    image = ServiceProcess("image_service", env, tmp_path, port("IMAGE_LISTEN_ADDR")).start()
+    gateway = ServiceProcess("gateway", env, tmp_path).start()
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        stack = SplitStack(token, image, gateway, http)
+        seed(Stack(gateway.url, env, tmp_path, http))
+        yield stack
+    for process in (stack.gateway, stack.image, stack.token):
+        process.stop()

@@ -7,52 +7,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import ADMIN_KEY, CLIENT_KEY, seed, stack_env
-from tests.e2e.conftest import Stack as _Stack
+from tests.e2e.conftest import ADMIN_KEY, CLIENT_KEY, stack_env
 from tests.support.qr import decode_png
 from tests.support.services import ServiceProcess, run_cli
 
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
-
-
-@dataclass
-class SplitStack:
-    """Three separately started processes sharing one environment."""
-
-    token: ServiceProcess
-    image: ServiceProcess
-    gateway: ServiceProcess
-    http: httpx.Client
-
-    def restart(self, name: str) -> None:
-        """Start the service again at the same address, as a restarted pod keeps its DNS name."""
-        old: ServiceProcess = getattr(self, name)
-        setattr(self, name, ServiceProcess(old.module, old.env, old.workdir, old.port).start())
-
-
-@pytest.fixture
-def split(tmp_path, postgres, redis_server) -> Iterator[SplitStack]:
-    env = stack_env(tmp_path, postgres.create_database(), redis_server.url)
-    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
-
-    def port(name: str) -> int:
-        return int(env[name].rpartition(":")[2])
-
-    token = ServiceProcess("token_service", env, tmp_path, port("TOKEN_LISTEN_ADDR")).start()
-    image = ServiceProcess("image_service", env, tmp_path, port("IMAGE_LISTEN_ADDR")).start()
-    gateway = ServiceProcess("gateway", env, tmp_path).start()
-    with httpx.Client(base_url=gateway.url, timeout=10) as http:
-        stack = SplitStack(token, image, gateway, http)
-        seed(_Stack(gateway.url, env, tmp_path, http))
-        yield stack
-    for process in (stack.gateway, stack.image, stack.token):
-        process.stop()
 
 
 def _wait_status(http: httpx.Client, path: str, status: int, within: float) -> float:
@@ -85,6 +48,10 @@ def test_killed_backend_gives_503_then_recovers_without_touching_gateway(split, 
         assert token.status_code == 503
         verdict = split.http.post("/v1/verify", headers=AUTH, json={"token": "a.b.c"})
         assert verdict.status_code == 200 and verdict.json()["error"] == "malformed"
+        doctor = run_cli(["doctor"], split.token.env, split.token.workdir, timeout=120)
+        assert doctor.returncode == 1
+        assert "❌ image_service health" in doctor.stdout
+        assert "✅ token_service health" in doctor.stdout
 
     split.restart(victim)
     assert _wait_status(split.http, "/v1/students/S00001/qr", 200, within=15) < 15

@@ -221,3 +221,14 @@ def test_no_secret_in_logs(stack: Stack) -> None:
     logs = "".join(p.read_text() for p in stack.workdir.glob("*.log"))
     assert CLIENT_KEY not in logs and ADMIN_KEY not in logs
     assert json.loads(logs.splitlines()[0])  # JSON lines
+
+
+def test_doctor_passes_against_the_running_stack(stack: Stack) -> None:
+    from tests.support.services import run_cli
+
+    result = run_cli(["doctor", "--gateway", stack.url], stack.env, stack.workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line[:1] in ("✅", "❌")]
+    assert len(lines) == 10 and all(line.startswith("✅") for line in lines), result.stdout
+    assert " ms " in lines[0]
+    assert "all checks passed" in result.stdout

@@ -11,9 +11,11 @@ from PIL import Image
 
 def decode_png(data: bytes) -> str:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(data)).convert("L"))
+    # Read QR codes only, as a gate scanner does; "all formats" can find a false 1-D barcode
+    # inside the QR pattern.
+    image = Image.open(io.BytesIO(data)).convert("L")
+    results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
     assert len(results) == 1, f"expected one QR code, found {len(results)}"
-    assert results[0].format == zxingcpp.BarcodeFormat.QRCode
     return results[0].text
 
 

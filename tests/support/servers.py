@@ -119,7 +119,12 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM is postgres's "smart" shutdown
+            # A "fast" shutdown closes client sessions at once ("smart" would wait for pooled
+            # clients to leave). Through pg_ctl, because runuser turns signals into SIGTERM.
+            subprocess.run(
+                self._command([_pg_bin("pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w"]),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+            )  # fmt: skip
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -218,3 +223,35 @@ class PushgatewayServer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+class PrometheusServer:
+    """Debian's prometheus on a free loopback port, with a config the test writes."""
+
+    def __init__(self, config: str) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="qrpass-prometheus-"))
+        (self.dir / "prometheus.yml").write_text(config)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("prometheus is not installed (make test installs it)")
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={self.dir / 'prometheus.yml'}",
+             f"--storage.tsdb.path={self.dir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=(self.dir / "prometheus.log").open("wb"),
+        )  # fmt: skip
+        wait_for_port(self.port, process=self.process)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        shutil.rmtree(self.dir, ignore_errors=True)
