@@ -9,6 +9,7 @@ import uvicorn
 from prometheus_client import REGISTRY
 
 from gateway.app import create_app
+from gateway.protocol import BoundedHttpToolsProtocol
 from gateway.settings import GatewaySettings
 from qrpass.core import logs
 from qrpass.core.config import ConfigError
@@ -30,7 +31,7 @@ def main() -> int:
         host=host.strip("[]"),
         port=int(port),
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,  # httptools, with a cap on header bytes
         backlog=4096,
         log_config=None,  # our JSON logging, configured above
         access_log=False,

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,6 +46,22 @@ ROUTE_TABLE: list[tuple[str, str, Endpoint, str]] = [
     ("GET", "/v1/{kind}/{id}/qr.png", routes.pass_png, "client"),
     ("GET", "/v1/{kind}/{id}/qr.svg", routes.pass_svg, "client"),
 ]
+
+
+class KindConvertor(Convertor[str]):
+    """`{kind}` matches only students or stalls, so /v1/admin/cache is never read as a kind
+    and a wrong method on a known path is a 405, not a 404."""
+
+    regex = "students|stalls"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("kind", KindConvertor())
 
 
 def _guarded(endpoint: Endpoint, access: str) -> Endpoint:
@@ -120,7 +137,9 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
 
     app = Starlette(
         routes=[
-            Route(path, _guarded(endpoint, access), methods=[method])
+            Route(
+                path.replace("{kind}", "{kind:kind}"), _guarded(endpoint, access), methods=[method]
+            )
             for method, path, endpoint, access in ROUTE_TABLE
         ],
         exception_handlers={

@@ -51,7 +51,7 @@ class HttpMetrics:
         finally:
             self.in_flight.dec()
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path_format", None) or "unmatched"
             method = scope["method"]
             self.requests.labels(template, method, str(status)).inc()
             self.seconds.labels(template, method).observe(time.perf_counter() - start)

@@ -64,7 +64,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["token"],
             "properties": {"token": {"type": "string", "minLength": 1, "maxLength": 4096},
-                           "expected_kind": {"type": "string", "enum": ["student", "stall"]}}}}}},
+                           "expected_kind": {"type": ["string", "null"], "enum": ["student", "stall", None],
+                                             "description": "Absent or null accepts either kind."}}}}}},
         "responses": {"200": _json(_obj(
             {"valid": {"type": "boolean"},
              "kind": {"type": ["string", "null"], "enum": ["student", "stall", None]},

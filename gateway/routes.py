@@ -167,7 +167,9 @@ async def verify(request: Request) -> Response:
     if not isinstance(token, str) or not token:
         raise ApiError(400, "token must be a non-empty string")
     expected_name = data.get("expected_kind")
-    if expected_name is not None and expected_name not in EXPECTED_KINDS:
+    if expected_name is not None and (
+        not isinstance(expected_name, str) or expected_name not in EXPECTED_KINDS
+    ):
         raise ApiError(400, "expected_kind must be 'student' or 'stall'")
     backends = _backends(request)
     expected = EXPECTED_KINDS.get(expected_name, token_pb.SUBJECT_KIND_UNSPECIFIED)

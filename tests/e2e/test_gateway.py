@@ -139,7 +139,8 @@ def test_delete_then_pass_is_404(stack: Stack) -> None:
     ("method", "path", "kwargs", "status", "words"),
     [
         ("GET", "/v1/students/bad%20id/qr", {}, 400, "id must match"),
-        ("GET", "/v1/teachers/S1/qr", {}, 404, "students or stalls"),
+        ("GET", "/v1/teachers/S1/qr", {}, 404, "no route"),
+        ("DELETE", "/v1/admin/cache/stats", {}, 405, "not allowed"),
         ("GET", "/v1/students/NOBODY/qr", {}, 404, "NOBODY"),
         ("GET", "/v1/nowhere", {}, 404, "no route"),
         ("PUT", "/v1/verify", {}, 405, "not allowed"),
@@ -232,3 +233,60 @@ def test_doctor_passes_against_the_running_stack(stack: Stack) -> None:
     assert len(lines) == 10 and all(line.startswith("✅") for line in lines), result.stdout
     assert " ms " in lines[0]
     assert "all checks passed" in result.stdout
+
+
+def test_oversized_headers_get_431_without_buffering(stack: Stack) -> None:
+    import socket
+
+    host, port = stack.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n"
+        )
+        sock.settimeout(5)
+        assert sock.recv(100).startswith(b"HTTP/1.1 431 ")
+    assert stack.get("/healthz", headers={"X-Fine": "a" * 8000}).status_code == 200
+
+
+def test_huge_import_is_refused_early_with_or_without_length(stack: Stack) -> None:
+    big = b"id,stall_number,name\n" + b"T1,A-1,Stall\n" * 4_000_000  # about 52 MB
+    declared = stack.request("POST", "/v1/admin/import/stalls", ADMIN_KEY, content=big,
+                             headers={"Content-Type": "text/csv"})  # fmt: skip
+    assert "larger than" in _problem(declared, 413)["detail"]
+
+    def chunks():
+        for start in range(0, len(big), 1 << 20):
+            yield big[start : start + (1 << 20)]
+
+    streamed = stack.request("POST", "/v1/admin/import/stalls", ADMIN_KEY, content=chunks(),
+                             headers={"Content-Type": "text/csv"})  # fmt: skip
+    _problem(streamed, 413)
+
+
+def test_zip_bomb_and_wrong_columns_are_clear_errors(stack: Stack) -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", b"<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"<" + b"a" * (300 * 1024 * 1024))
+    assert len(buffer.getvalue()) < 1024 * 1024
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    bomb = stack.request("POST", "/v1/admin/import/students", ADMIN_KEY, content=buffer.getvalue(),
+                         headers={"Content-Type": xlsx})  # fmt: skip
+    assert "unpacks to more than" in _problem(bomb, 400)["detail"]
+    columns = stack.request("POST", "/v1/admin/import/students", ADMIN_KEY,
+                            content=b"id,name\nS1,Ann\n", headers={"Content-Type": "text/csv"})  # fmt: skip
+    assert "registration_no" in _problem(columns, 400)["detail"]
+
+
+def test_csv_injection_cells_are_stored_as_plain_text(stack: Stack) -> None:
+    formula = "=cmd|' /C calc'!A0"
+    content = f'id,stall_number,name\nINJ1,"+1+1","{formula}"\n'.encode()
+    reply = stack.request("POST", "/v1/admin/import/stalls", ADMIN_KEY, content=content,
+                          headers={"Content-Type": "text/csv"})  # fmt: skip
+    assert reply.status_code == 200
+    token = stack.get("/v1/stalls/INJ1/qr").json()["qr_token"]
+    verdict = stack.request("POST", "/v1/verify", json={"token": token}).json()
+    assert (verdict["name"], verdict["stall_number"]) == (formula, "+1+1")
