@@ -166,7 +166,8 @@ async def closed_loop(
 async def simultaneous(
     host: str, port: int, headers: dict[str, str], paths: Sequence[str], timeout: float = 60.0
 ) -> LoadResult:
-    """Open one connection per path, all at once, and fetch each path once on its own connection."""
+    """Open one connection per path, all at once, and fetch each path once on its own connection.
+    Fetches unanswered after `timeout` seconds count as errors."""
     result = LoadResult()
     cpu0, t0 = _cpu(), time.perf_counter()
     connections = [Connection(host, port, headers) for _ in paths]
@@ -180,9 +181,11 @@ async def simultaneous(
             return
         await _one(connection, path, start, result)
 
-    await asyncio.wait_for(
-        asyncio.gather(*(fetch(c, p) for c, p in zip(connections, paths, strict=True))), timeout
-    )
+    tasks = [asyncio.ensure_future(fetch(c, p)) for c, p in zip(connections, paths, strict=True)]
+    _, unfinished = await asyncio.wait(tasks, timeout=timeout)
+    for task in unfinished:
+        task.cancel()
+    result.errors += len(unfinished)
     result.seconds = time.perf_counter() - t0
     result.client_cpu_seconds = _cpu() - cpu0
     await asyncio.gather(*(c.close() for c in connections))

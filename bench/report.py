@@ -7,6 +7,7 @@ import platform
 import statistics
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench.loadgen import LoadResult
 
@@ -65,7 +66,8 @@ def warm(subjects: int, seconds: float, rate: float, skip_seconds: float, skip_r
 
 def load(steady: LoadResult, http_max: LoadResult, grpc_max: LoadResult, crowd: LoadResult,
          verify_grpc: LoadResult, verify_http: LoadResult, b_steady: LoadResult,
-         b_max: LoadResult, b_crowd: LoadResult, connections: int) -> list[dict]:  # fmt: skip
+         b_max: LoadResult, b_crowd: LoadResult, connections: int,
+         baseline_connections: int) -> list[dict]:  # fmt: skip
     p99 = _ms(steady.percentile(99))
     b_p99 = _ms(b_steady.percentile(99)) if b_steady.latencies else None
     cpu = f"load generator CPU {steady.client_cpu_seconds / steady.seconds:.0%} of a core"
@@ -85,7 +87,7 @@ def load(steady: LoadResult, http_max: LoadResult, grpc_max: LoadResult, crowd: 
                note="64 concurrent calls from one Python client"),
         figure(f"{connections} simultaneous connections, errors", crowd.errors, "requests",
                goal="0", passed=crowd.errors == 0,
-               note=f"baseline: {b_crowd.errors} errors of 500 in {b_crowd.seconds:.0f} s"),
+               note=f"baseline: {b_crowd.errors} errors of {baseline_connections} in {b_crowd.seconds:.0f} s"),
         figure(f"{connections} simultaneous connections, p99", _ms(crowd.percentile(99)), "ms"),
         figure("verify via gRPC", verify_grpc.rate, "verifications/s"),
         figure("verify via HTTP gateway", verify_http.rate, "verifications/s"),
@@ -153,4 +155,5 @@ def markdown(results: dict) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]
     lines += ["", "Notes:", ""]
     lines += [f"- {f['name']}: {f['note']}" for f in results["figures"] if f["note"]]
-    return "\n".join(lines) + "\n"
+    analysis = Path(__file__).with_name("analysis.md").read_text()
+    return "\n".join(lines) + "\n\n" + analysis

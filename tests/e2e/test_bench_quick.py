@@ -1,0 +1,50 @@
+"""`BENCH_QUICK=1 python -m bench` runs end to end and writes a complete, well-formed results
+file. The speeds are the benchmark's business (docs/benchmarks.md), not this test's."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = (
+    "cold render via RenderQrCode, median", "warm", "Redis memory per cached pass",
+    "cached pass via gateway @1000 req/s, p99", "max cached throughput via gateway",
+    "max cached throughput via gRPC", "simultaneous connections, errors", "verify via gRPC",
+    "verify via HTTP gateway", "sign (RotateToken) via gRPC",
+)  # fmt: skip
+
+
+def test_quick_bench_writes_complete_results(tmp_path) -> None:
+    out = tmp_path / "results.json"
+    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_RESULTS": str(out)}
+    run = subprocess.run([sys.executable, "-m", "bench"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["quick"] is True and results["subjects"] == 2200
+    assert results["date"] and results["machine"]["cpus"] >= 1
+    names = [f["name"] for f in results["figures"]]
+    for expected in EXPECTED:
+        assert any(expected in name for name in names), expected
+    for figure in results["figures"]:
+        assert set(figure) == {
+            "name",
+            "value",
+            "unit",
+            "goal",
+            "passed",
+            "baseline",
+            "ratio",
+            "note",
+        }
+        assert isinstance(figure["value"], int | float) and math.isfinite(figure["value"]), figure
+        assert figure["unit"]
+        assert (figure["passed"] is None) == (figure["goal"] == ""), figure
+    goals = [f for f in results["figures"] if f["goal"]]
+    assert len(goals) >= 7
+    assert "ours/baseline" in run.stdout  # the table was printed
