@@ -7,6 +7,7 @@ intended time, so a slow server cannot hide its queueing (no coordinated omissio
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import resource
 import time
@@ -20,6 +21,7 @@ class LoadResult:
 
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    error_kinds: collections.Counter[str] = field(default_factory=collections.Counter)
     seconds: float = 0.0
     client_cpu_seconds: float = 0.0
 
@@ -90,14 +92,16 @@ def _cpu() -> float:
 async def _one(connection: Connection, path: str, start: float, result: LoadResult) -> None:
     try:
         status = await connection.get(path)
-    except (OSError, asyncio.IncompleteReadError, ValueError):
+    except (OSError, asyncio.IncompleteReadError, ValueError) as error:
         result.errors += 1
+        result.error_kinds[type(error).__name__] += 1
         await connection.close()
         return
     if status < 400:
         result.latencies.append(time.perf_counter() - start)
     else:
         result.errors += 1
+        result.error_kinds[f"HTTP {status}"] += 1
 
 
 async def open_loop(
@@ -176,8 +180,9 @@ async def simultaneous(
         start = time.perf_counter()
         try:
             await connection.open()
-        except OSError:
+        except OSError as error:
             result.errors += 1
+            result.error_kinds[f"connect {type(error).__name__}"] += 1
             return
         await _one(connection, path, start, result)
 

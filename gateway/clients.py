@@ -53,6 +53,12 @@ class Backends:
             )
         except grpc.aio.AioRpcError as error:
             code = error.code()
+            budget = timeout or self.deadline
+            if code == grpc.StatusCode.CANCELLED and time.perf_counter() - start >= budget * 0.95:
+                # The server cancels a call whose deadline passed and may say so before our own
+                # timer does; for the caller it is our deadline, a 504, not a 499.
+                code = grpc.StatusCode.DEADLINE_EXCEEDED
+                raise from_rpc_error(error, backend, code) from None
             raise from_rpc_error(error, backend) from None
         finally:
             self._metrics.handled(service, method, code, time.perf_counter() - start)

@@ -69,8 +69,10 @@ class ApiError(Exception):
         self.extra = dict(extra or {})
 
 
-def from_rpc_error(error: grpc.aio.AioRpcError, backend: str) -> ApiError:
-    code = error.code()
+def from_rpc_error(
+    error: grpc.aio.AioRpcError, backend: str, code: grpc.StatusCode | None = None
+) -> ApiError:
+    code = code or error.code()
     status = HTTP_STATUS.get(code, 500)
     if code == grpc.StatusCode.UNAVAILABLE:
         detail = f"the {backend} is unavailable; retry shortly"

@@ -18,7 +18,7 @@ class GatewaySettings:
     client_keys: frozenset[str]
     admin_keys: frozenset[str]
     rate_limit_per_minute: int
-    deadline_seconds: float = 5.0
+    deadline_seconds: float = 10.0
     import_deadline_seconds: float = 120.0
 
     def __repr__(self) -> str:  # key digests stay out of logs
