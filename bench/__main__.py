@@ -18,7 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import redis
@@ -31,7 +33,7 @@ from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
 from qrpass.token.v1 import token_service_pb2 as token_pb
 from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
 from tests.support.servers import PostgresServer, RedisServer, free_port
-from tests.support.services import base_env
+from tests.support.services import stack_env
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 STUDENTS = 2_000 if QUICK else 25_000
@@ -66,23 +68,19 @@ class System:
     """qrpass up, started the way an operator would, with the bench's ports and keys."""
 
     def __init__(self, workdir: Path, database_url: str, redis_url: str) -> None:
-        self.token_port, self.image_port, self.http_port = free_port(), free_port(), free_port()
-        self.env = base_env(
-            workdir,
-            DATABASE_URL=database_url,
-            REDIS_URL=redis_url,
-            GATEWAY_LISTEN_ADDR=f"127.0.0.1:{self.http_port}",
-            TOKEN_LISTEN_ADDR=f"127.0.0.1:{self.token_port}",
-            IMAGE_LISTEN_ADDR=f"127.0.0.1:{self.image_port}",
-            TOKEN_SERVICE_ADDR=f"127.0.0.1:{self.token_port}",
-            IMAGE_SERVICE_ADDR=f"127.0.0.1:{self.image_port}",
-            TOKEN_METRICS_PORT=str(free_port()),
-            IMAGE_METRICS_PORT=str(free_port()),
-            QRPASS_API_KEYS=CLIENT_KEY,
-            QRPASS_ADMIN_API_KEYS=ADMIN_KEY,
-            QRPASS_RATE_LIMIT_PER_MINUTE="0",
-            LOG_LEVEL="WARNING",
-        )
+        self.env = stack_env(
+            workdir, database_url, redis_url,
+            QRPASS_API_KEYS=CLIENT_KEY, QRPASS_ADMIN_API_KEYS=ADMIN_KEY,
+            QRPASS_RATE_LIMIT_PER_MINUTE="0", LOG_LEVEL="WARNING",
+        )  # fmt: skip
+        self.env.pop("IMAGE_RENDER_WORKERS")  # one per core, as in production
+
+        def port(name: str) -> int:
+            return int(self.env[name].rpartition(":")[2])
+
+        self.token_port = port("TOKEN_LISTEN_ADDR")
+        self.image_port = port("IMAGE_LISTEN_ADDR")
+        self.http_port = port("GATEWAY_LISTEN_ADDR")
         self.env["PYTHONPATH"] = str(ROOT)
         self.workdir = workdir
         self.log = workdir / "up.log"
@@ -183,49 +181,23 @@ def _warm(system: System) -> tuple[float, float]:
     return float(match.group(1)), float(match.group(2))
 
 
-async def _grpc_hits(
-    system: System, tokens: list[str], seconds: float, concurrency: int = 64
+async def _grpc_loop(
+    target: str, call: Callable[[Any, int], Awaitable[bool]], seconds: float, concurrency: int
 ) -> loadgen.LoadResult:
+    """`concurrency` workers make `call(channel, i)` back to back for `seconds`; False is an error."""
     result = loadgen.LoadResult()
     stop = time.perf_counter() + seconds
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{system.image_port}") as channel:
-        stub = image_grpc.ImageServiceStub(channel)
+    async with grpc.aio.insecure_channel(target) as channel:
 
         async def worker(offset: int) -> None:
             i = offset
             while time.perf_counter() < stop:
                 start = time.perf_counter()
                 try:
-                    await stub.RenderQrCode(
-                        image_pb.RenderQrCodeRequest(text=tokens[i % len(tokens)])
-                    )
-                    result.latencies.append(time.perf_counter() - start)
+                    ok = await call(channel, i)
                 except grpc.aio.AioRpcError:
-                    result.errors += 1
-                i += concurrency
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(concurrency)))
-        result.seconds = time.perf_counter() - t0
-    return result
-
-
-async def _grpc_verify(
-    system: System, tokens: list[str], seconds: float, concurrency: int = 32
-) -> loadgen.LoadResult:
-    result = loadgen.LoadResult()
-    stop = time.perf_counter() + seconds
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{system.token_port}") as channel:
-        stub = token_grpc.TokenServiceStub(channel)
-
-        async def worker(offset: int) -> None:
-            i = offset
-            while time.perf_counter() < stop:
-                start = time.perf_counter()
-                reply = await stub.VerifyToken(
-                    token_pb.VerifyTokenRequest(token=tokens[i % len(tokens)])
-                )
-                if reply.valid:
+                    ok = False
+                if ok:
                     result.latencies.append(time.perf_counter() - start)
                 else:
                     result.errors += 1
@@ -237,28 +209,34 @@ async def _grpc_verify(
     return result
 
 
-async def _grpc_rotate(
-    system: System, ids: list[str], seconds: float, concurrency: int = 16
-) -> loadgen.LoadResult:
+def _grpc_hits(system: System, tokens: list[str], seconds: float) -> loadgen.LoadResult:
+    async def call(channel: grpc.aio.Channel, i: int) -> bool:
+        request = image_pb.RenderQrCodeRequest(text=tokens[i % len(tokens)])
+        await image_grpc.ImageServiceStub(channel).RenderQrCode(request)
+        return True
+
+    return asyncio.run(_grpc_loop(f"127.0.0.1:{system.image_port}", call, seconds, 64))
+
+
+def _grpc_verify(system: System, tokens: list[str], seconds: float) -> loadgen.LoadResult:
+    async def call(channel: grpc.aio.Channel, i: int) -> bool:
+        request = token_pb.VerifyTokenRequest(token=tokens[i % len(tokens)])
+        return (await token_grpc.TokenServiceStub(channel).VerifyToken(request)).valid
+
+    return asyncio.run(_grpc_loop(f"127.0.0.1:{system.token_port}", call, seconds, 32))
+
+
+def _grpc_rotate(system: System, ids: list[str], seconds: float) -> loadgen.LoadResult:
     """Each RotateToken signs a new Ed25519 token and writes it: the signing path end to end."""
-    result = loadgen.LoadResult()
-    stop = time.perf_counter() + seconds
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{system.token_port}") as channel:
-        stub = token_grpc.TokenServiceStub(channel)
 
-        async def worker(offset: int) -> None:
-            i = offset
-            while time.perf_counter() < stop:
-                start = time.perf_counter()
-                await stub.RotateToken(token_pb.RotateTokenRequest(
-                    kind=token_pb.SUBJECT_KIND_STUDENT, subject_id=ids[i % len(ids)]))  # fmt: skip
-                result.latencies.append(time.perf_counter() - start)
-                i += concurrency
+    async def call(channel: grpc.aio.Channel, i: int) -> bool:
+        request = token_pb.RotateTokenRequest(
+            kind=token_pb.SUBJECT_KIND_STUDENT, subject_id=ids[i % len(ids)]
+        )
+        await token_grpc.TokenServiceStub(channel).RotateToken(request)
+        return True
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(concurrency)))
-        result.seconds = time.perf_counter() - t0
-    return result
+    return asyncio.run(_grpc_loop(f"127.0.0.1:{system.token_port}", call, seconds, 16))
 
 
 def _redis_used_memory(url: str) -> int:
@@ -338,7 +316,7 @@ def run() -> dict:
         http_max = asyncio.run(
             loadgen.closed_loop(host, port, auth, pass_path, 64, THROUGHPUT_SECONDS)
         )
-        grpc_max = asyncio.run(_grpc_hits(system, token_list, THROUGHPUT_SECONDS))
+        grpc_max = _grpc_hits(system, token_list, THROUGHPUT_SECONDS)
 
         stage("simultaneous connections")
         # 5. Simultaneous connections
@@ -347,7 +325,7 @@ def run() -> dict:
 
         stage("verify")
         # 6. Verify
-        verify_grpc = asyncio.run(_grpc_verify(system, token_list, THROUGHPUT_SECONDS))
+        verify_grpc = _grpc_verify(system, token_list, THROUGHPUT_SECONDS)
 
         def verify_path(i: int) -> str:
             return "POST /v1/verify " + json.dumps(
@@ -383,7 +361,7 @@ def run() -> dict:
                                b_steady, b_max, b_crowd, CONNECTIONS, BASELINE_CONNECTIONS)  # fmt: skip
         stage("sign (rotate)")
         # Last: rotation replaces tokens, so every cached pass above would become a miss.
-        rotate = asyncio.run(_grpc_rotate(system, ids, THROUGHPUT_SECONDS))
+        rotate = _grpc_rotate(system, ids, THROUGHPUT_SECONDS)
         figures.append(report.figure("sign (RotateToken) via gRPC", rotate.rate, "tokens/s",
                                      note="Ed25519 sign + PostgreSQL write per call"))  # fmt: skip
     finally:

@@ -16,7 +16,7 @@ from tests.support.servers import (
     RedisClusterServer,
     RedisServer,
 )
-from tests.support.services import ServiceProcess, base_env, run_cli
+from tests.support.services import LEGACY_SECRET, ServiceProcess, base_env, run_cli
 
 STUDENT = token_pb.SUBJECT_KIND_STUDENT
 STALL = token_pb.SUBJECT_KIND_STALL
@@ -149,6 +149,3 @@ def token_service(
     assert client.import_csv(stalls_csv(5), STALL).created == 5
     yield client
     client.close()
-
-
-LEGACY_SECRET = "the-original-systems-shared-secret"

@@ -24,6 +24,28 @@ LATENCY_BUCKETS = (
 ErrorCodes = Mapping[type[Exception], tuple[str, str | None]]
 
 
+def _rpc_metrics(side: str, registry: CollectorRegistry) -> tuple[Counter, Counter, Histogram]:
+    """The standard started/handled/handling_seconds triplet for side "server" or "client"."""
+    labels = ("grpc_type", "grpc_service", "grpc_method")
+    started = Counter(
+        f"grpc_{side}_started_total", f"RPCs started on the {side}.", labels, registry=registry
+    )
+    handled = Counter(
+        f"grpc_{side}_handled_total",
+        f"RPCs completed on the {side}, by status code.",
+        (*labels, "grpc_code"),
+        registry=registry,
+    )
+    seconds = Histogram(
+        f"grpc_{side}_handling_seconds",
+        f"Time to complete an RPC, seen from the {side}.",
+        labels,
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
+    return started, handled, seconds
+
+
 def _split(full_method: str) -> tuple[str, str]:
     service, _, method = full_method.lstrip("/").partition("/")
     return service, method
@@ -38,23 +60,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     """
 
     def __init__(self, registry: CollectorRegistry, error_codes: ErrorCodes) -> None:
-        labels = ("grpc_type", "grpc_service", "grpc_method")
-        self._started = Counter(
-            "grpc_server_started_total", "RPCs started on the server.", labels, registry=registry
-        )
-        self._handled = Counter(
-            "grpc_server_handled_total",
-            "RPCs completed on the server, by status code.",
-            (*labels, "grpc_code"),
-            registry=registry,
-        )
-        self._seconds = Histogram(
-            "grpc_server_handling_seconds",
-            "Time to handle an RPC on the server.",
-            labels,
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
+        self._started, self._handled, self._seconds = _rpc_metrics("server", registry)
         self._error_codes = error_codes
         # intercept_service runs for every call; the wrapped handler per method is built once.
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
@@ -121,23 +127,7 @@ class ClientMetrics:
     interceptors cost more CPU per call than everything else the gateway does for it."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        labels = ("grpc_type", "grpc_service", "grpc_method")
-        self._started = Counter(
-            "grpc_client_started_total", "RPCs started by the client.", labels, registry=registry
-        )
-        self._handled = Counter(
-            "grpc_client_handled_total",
-            "RPCs completed by the client, by status code.",
-            (*labels, "grpc_code"),
-            registry=registry,
-        )
-        self._seconds = Histogram(
-            "grpc_client_handling_seconds",
-            "Time from the client's call to its completion.",
-            labels,
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
+        self._started, self._handled, self._seconds = _rpc_metrics("client", registry)
 
     def started(self, service: str, method: str) -> None:
         self._started.labels("unary", service, method).inc()

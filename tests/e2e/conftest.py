@@ -13,12 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LEGACY_SECRET, stalls_csv, students_csv
-from tests.support.servers import free_port
-from tests.support.services import ServiceProcess, base_env, run_cli
-
-CLIENT_KEY = "client-key-for-e2e-tests"
-ADMIN_KEY = "admin-key-for-e2e-tests"
+from tests.conftest import stalls_csv, students_csv
+from tests.support.services import ADMIN_KEY, CLIENT_KEY, ServiceProcess, run_cli, stack_env
 
 
 @dataclass
@@ -41,27 +37,6 @@ class Stack:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         headers.update(kwargs.pop("headers", {}))
         return self.http.request(method, path, headers=headers, **kwargs)
-
-
-def stack_env(workdir: Path, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
-    token_port, image_port = free_port(), free_port()
-    return base_env(
-        workdir,
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        GATEWAY_LISTEN_ADDR=f"127.0.0.1:{free_port()}",
-        TOKEN_LISTEN_ADDR=f"127.0.0.1:{token_port}",
-        IMAGE_LISTEN_ADDR=f"127.0.0.1:{image_port}",
-        TOKEN_SERVICE_ADDR=f"127.0.0.1:{token_port}",
-        IMAGE_SERVICE_ADDR=f"127.0.0.1:{image_port}",
-        TOKEN_METRICS_PORT=str(free_port()),
-        IMAGE_METRICS_PORT=str(free_port()),
-        QRPASS_API_KEYS=CLIENT_KEY,
-        QRPASS_ADMIN_API_KEYS=ADMIN_KEY,
-        QRPASS_LEGACY_JWT_SECRET=LEGACY_SECRET,
-        IMAGE_RENDER_WORKERS="2",
-        **extra,
-    )
 
 
 def seed(stack: Stack) -> None:

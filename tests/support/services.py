@@ -30,6 +30,35 @@ def base_env(workdir: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+LEGACY_SECRET = "the-original-systems-shared-secret"
+CLIENT_KEY = "client-key-for-e2e-tests"
+ADMIN_KEY = "admin-key-for-e2e-tests"
+
+
+def stack_env(workdir: Path, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a whole stack on free loopback ports, as `qrpass up` would read it."""
+    token_port, image_port = free_port(), free_port()
+    return (
+        base_env(
+            workdir,
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            GATEWAY_LISTEN_ADDR=f"127.0.0.1:{free_port()}",
+            TOKEN_LISTEN_ADDR=f"127.0.0.1:{token_port}",
+            IMAGE_LISTEN_ADDR=f"127.0.0.1:{image_port}",
+            TOKEN_SERVICE_ADDR=f"127.0.0.1:{token_port}",
+            IMAGE_SERVICE_ADDR=f"127.0.0.1:{image_port}",
+            TOKEN_METRICS_PORT=str(free_port()),
+            IMAGE_METRICS_PORT=str(free_port()),
+            QRPASS_API_KEYS=CLIENT_KEY,
+            QRPASS_ADMIN_API_KEYS=ADMIN_KEY,
+            QRPASS_LEGACY_JWT_SECRET=LEGACY_SECRET,
+            IMAGE_RENDER_WORKERS="2",
+        )
+        | extra
+    )
+
+
 class ServiceProcess:
     """One service process with its own log file; `address` is its gRPC host:port."""
 
