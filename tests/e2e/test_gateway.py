@@ -207,6 +207,7 @@ def test_openapi_documents_every_route(stack: Stack) -> None:
 
 
 def test_readyz_and_metrics(stack: Stack) -> None:
+    assert stack.get("/v1/students/S00007/qr").status_code == 200
     ready = stack.get("/readyz", key=None).json()
     assert ready["status"] == "ready"
     assert ready["backends"] == {"token_service": "serving", "image_service": "serving"}
