@@ -34,12 +34,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
-    db.add_parser("upgrade", help="migrate DATABASE_URL to the newest schema").set_defaults(
-        func=_db_upgrade
-    )
+    db = commands.add_parser(
+        "db", help="database schema", description="database schema"
+    ).add_subparsers(dest="db", required=True)
+    db.add_parser(
+        "upgrade",
+        help="migrate DATABASE_URL to the newest schema",
+        description="migrate DATABASE_URL to the newest schema",
+    ).set_defaults(func=_db_upgrade)
 
-    imp = commands.add_parser("import", help="import subjects from CSV or XLSX, all or nothing")
+    imp = commands.add_parser(
+        "import",
+        help="import subjects from CSV or XLSX, all or nothing",
+        description="import subjects from CSV or XLSX, all or nothing",
+    )
     imp.add_argument("kind", choices=("students", "stalls"))
     imp.add_argument("file", help="CSV or XLSX with a header row")
     imp.set_defaults(func=subjects.import_subjects)
@@ -48,44 +56,76 @@ def build_parser() -> argparse.ArgumentParser:
         ("delete", subjects.delete_subject, "delete a subject; its pass stops verifying"),
         ("rotate", subjects.rotate_subject, "issue a new token; the old one verifies as revoked"),
     ):
-        sub = commands.add_parser(name, help=text)
+        sub = commands.add_parser(name, help=text, description=text)
         sub.add_argument("kind", choices=("student", "stall"))
         sub.add_argument("id")
         sub.set_defaults(func=func)
 
-    verify = commands.add_parser("verify", help="verify a token; exit 0 only when valid")
+    verify = commands.add_parser(
+        "verify",
+        help="verify a token; exit 0 only when valid",
+        description="verify a token; exit 0 only when valid",
+    )
     verify.add_argument("token")
     verify.set_defaults(func=subjects.verify_token)
 
-    key_commands = commands.add_parser("keys", help="signing keys in QRPASS_KEYS_DIR")
+    key_commands = commands.add_parser(
+        "keys",
+        help="signing keys in QRPASS_KEYS_DIR",
+        description="signing keys in QRPASS_KEYS_DIR",
+    )
     key_sub = key_commands.add_subparsers(dest="keys", required=True)
-    gen = key_sub.add_parser("generate", help="write a new Ed25519 key (active if it is the first)")
+    gen = key_sub.add_parser(
+        "generate",
+        help="write a new Ed25519 key (active if it is the first)",
+        description="write a new Ed25519 key (active if it is the first)",
+    )
     gen.add_argument("--kid", help="key id; default: date plus random hex")
     gen.set_defaults(func=keys.generate)
-    key_sub.add_parser("rotate", help="a new active key; old keys keep verifying").set_defaults(
-        func=keys.rotate
-    )
+    key_sub.add_parser(
+        "rotate",
+        help="a new active key; old keys keep verifying",
+        description="a new active key; old keys keep verifying",
+    ).set_defaults(func=keys.rotate)
 
-    warm = commands.add_parser("warm", help="render every subject's pass into the cache")
+    warm = commands.add_parser(
+        "warm",
+        help="render every subject's pass into the cache",
+        description="render every subject's pass into the cache",
+    )
     warm.add_argument("--pushgateway", metavar="URL", help="push the run's metrics here")
     warm.add_argument("--quiet", action="store_true", help="no progress bar")
     warm.set_defaults(func=cache.warm)
-    commands.add_parser("stats", help="print the image cache statistics").set_defaults(
-        func=cache.stats
+    commands.add_parser(
+        "stats",
+        help="print the image cache statistics",
+        description="print the image cache statistics",
+    ).set_defaults(func=cache.stats)
+    cache_commands = commands.add_parser(
+        "cache", help="the image cache", description="the image cache"
     )
-    cache_commands = commands.add_parser("cache", help="the image cache")
     cache_sub = cache_commands.add_subparsers(dest="cache", required=True)
-    cache_sub.add_parser("clear", help="drop every cached image (SCAN + UNLINK)").set_defaults(
-        func=cache.clear
-    )
+    cache_sub.add_parser(
+        "clear",
+        help="drop every cached image (SCAN + UNLINK)",
+        description="drop every cached image (SCAN + UNLINK)",
+    ).set_defaults(func=cache.clear)
 
-    check = commands.add_parser("doctor", help="live self-test of a running deployment")
+    check = commands.add_parser(
+        "doctor",
+        help="live self-test of a running deployment",
+        description="live self-test of a running deployment",
+    )
     check.add_argument(
         "--gateway", metavar="URL", help="also check this gateway, e.g. http://host:8080"
     )
     check.set_defaults(func=doctor.doctor)
 
-    run_up = commands.add_parser("up", help="run token_service, image_service and gateway")
+    run_up = commands.add_parser(
+        "up",
+        help="run token_service, image_service and gateway",
+        description="run token_service, image_service and gateway",
+    )
     run_up.add_argument("--seed-demo", action="store_true", help="seed demo subjects if empty")
     run_up.add_argument("--no-warm", action="store_true", help="skip the background cache warm")
     run_up.set_defaults(func=up.up)
