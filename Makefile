@@ -39,8 +39,7 @@ test: system-deps venv buf
 
 run: venv
 	$(PY) -m qrpass.cli.main db upgrade
-	$(PY) -m qrpass.cli.main seed --if-empty
-	$(PY) -m qrpass.cli.main up
+	$(PY) -m qrpass.cli.main up --seed-demo
 
 bench: system-deps venv
 	$(PY) -m bench

@@ -9,6 +9,7 @@ import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 
+import grpc
 import zxingcpp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
@@ -32,7 +33,10 @@ class Doctor:
             detail = await probe()
             mark = "✅"
         except Exception as error:  # any failure is a finding to print, not a crash
-            detail = f"{type(error).__name__}: {error}"
+            if isinstance(error, grpc.aio.AioRpcError):
+                detail = f"{error.code().name}: {error.details()}"
+            else:
+                detail = f"{type(error).__name__}: {error}"
             mark = "❌"
             self.failures += 1
         elapsed = (time.perf_counter() - start) * 1000
