@@ -124,7 +124,7 @@ def doctor(args: argparse.Namespace) -> int:
         async with token_channel, image_channel:
             await doc.check("token_service health", lambda: healthy(token_channel))
             await doc.check("image_service health", lambda: healthy(image_channel))
-            await doc.check("image cache (Redis)", cache)
+            await doc.check("image cache", cache)
             if args.gateway:
                 await doc.check("gateway /readyz", gateway)
             await doc.check("token round trip", token_round_trip)
