@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -101,6 +102,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 return await behavior(request, context)
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except asyncio.CancelledError:  # the client went away or its deadline passed
+                code = grpc.StatusCode.CANCELLED
                 raise
             except Exception as error:
                 mapped = self._status_for(error)

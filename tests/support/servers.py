@@ -199,10 +199,12 @@ class RedisClusterServer:
 
 
 class PushgatewayServer:
-    """Debian's prometheus-pushgateway on a free loopback port."""
+    """Debian's prometheus-pushgateway on a free loopback port, with a state file of its own
+    (Debian's default file would carry pushes over from earlier runs)."""
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="qrpass-pushgateway-"))
         self.process: subprocess.Popen | None = None
 
     @property
@@ -214,7 +216,8 @@ class PushgatewayServer:
         if binary is None:
             raise RuntimeError("prometheus-pushgateway is not installed (make test installs it)")
         self.process = subprocess.Popen(
-            [binary, f"--web.listen-address=127.0.0.1:{self.port}"],
+            [binary, f"--web.listen-address=127.0.0.1:{self.port}",
+             f"--persistence.file={self.dir / 'pushgateway.data'}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_for_port(self.port, process=self.process)
@@ -223,6 +226,7 @@ class PushgatewayServer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class PrometheusServer:
