@@ -10,10 +10,42 @@ import grpc
 from qrpass.core.config import TlsSettings
 from qrpass.core.tls import channel_credentials
 
+# Calls that are safe to repeat. A replica that is shutting down cancels calls it accepted but
+# had not started; gRPC retries those on another replica. Rotate, delete, import and clear
+# change state and are never retried.
+IDEMPOTENT = {
+    "qrpass.token.v1.TokenService": ("IssueToken", "VerifyToken", "ListTokens", "GetJwks"),
+    "qrpass.image.v1.ImageService": (
+        "RenderQrCode", "WarmQrCodes", "InvalidateQrCode", "GetCacheStats",
+    ),
+}  # fmt: skip
+_SERVICE_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                "name": [
+                    {"service": service, "method": method}
+                    for service, methods in IDEMPOTENT.items()
+                    for method in methods
+                ],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.01s",
+                    "maxBackoff": "0.1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
+                },
+            }
+        ],
+        # Retries stop when more than half of recent calls failed, so an overload is not doubled.
+        "retryThrottling": {"maxTokens": 20, "tokenRatio": 0.1},
+    }
+)
 # Reconnect within about a second of a backend's return (gRPC's default backoff grows to 120 s).
-_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 CHANNEL_OPTIONS: tuple[tuple[str, object], ...] = (
     ("grpc.service_config", _SERVICE_CONFIG),
+    ("grpc.enable_retries", 1),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
