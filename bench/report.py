@@ -25,6 +25,11 @@ def figure(
             "baseline": None if baseline is None else round(baseline, 3), "ratio": ratio, "note": note}  # fmt: skip
 
 
+def _kinds(result: LoadResult) -> str:
+    """What the errors were, e.g. "HTTP 504 ×3"; empty when there were none."""
+    return ", ".join(f"{kind} ×{n}" for kind, n in result.error_kinds.most_common()) or "none"
+
+
 def _ms(seconds: float) -> float:
     return seconds * 1000
 
@@ -79,7 +84,7 @@ def load(steady: LoadResult, http_max: LoadResult, grpc_max: LoadResult, crowd: 
                note=f"{cpu}; baseline errors {b_steady.errors} of {int(b_steady.count + b_steady.errors)}"),
         figure("cached pass via gateway @1000 req/s, max", _ms(max(steady.latencies)), "ms"),
         figure("cached pass via gateway @1000 req/s, errors", steady.errors, "requests", goal="0",
-               passed=steady.errors == 0),
+               passed=steady.errors == 0, note=f"kinds: {_kinds(steady)}"),
         figure("max cached throughput via gateway", http_max.rate, "req/s", goal=">= 2000 req/s",
                passed=http_max.rate >= 2000, baseline=b_max.rate,
                note=f"64 connections; load generator CPU {http_max.client_cpu_seconds / http_max.seconds:.0%} of a core"),
@@ -87,7 +92,7 @@ def load(steady: LoadResult, http_max: LoadResult, grpc_max: LoadResult, crowd: 
                note="64 concurrent calls from one Python client"),
         figure(f"{connections} simultaneous connections, errors", crowd.errors, "requests",
                goal="0", passed=crowd.errors == 0,
-               note=f"baseline: {b_crowd.errors} errors of {baseline_connections} in {b_crowd.seconds:.0f} s"),
+               note=f"kinds: {_kinds(crowd)}; baseline: {b_crowd.errors} errors of {baseline_connections} in {b_crowd.seconds:.0f} s"),
         figure(f"{connections} simultaneous connections, p99", _ms(crowd.percentile(99)), "ms"),
         figure("verify via gRPC", verify_grpc.rate, "verifications/s"),
         figure("verify via HTTP gateway", verify_http.rate, "verifications/s"),

@@ -103,10 +103,6 @@ class RenderPool:
         child.close()
         return _Worker(process, parent)
 
-    @property
-    def queued(self) -> int:
-        return len(self._backlog) + sum(len(w.in_flight) for w in self._pool)
-
     async def _submit(self, name: str, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         if self.workers == 0:
