@@ -97,6 +97,11 @@ class KeyRing:
         self.refresh()
         return self._keys.get(kid)
 
+    def kids(self) -> frozenset[str]:
+        """The ids of every key that verifies now."""
+        self.refresh()
+        return frozenset(self._keys)
+
     def jwks(self) -> list[dict[str, str]]:
         self.refresh()
         return [jwk for key in self._keys.values() if (jwk := key.jwk()) is not None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class TokenMetrics:
@@ -25,5 +25,27 @@ class TokenMetrics:
             "qrpass_import_rows_total",
             "Import rows, by result (created, updated, unchanged, rejected).",
             ("kind", "result"),
+            registry=registry,
+        )
+        self.issue = self.issues.labels("issue")  # resolved once: the hot path
+        self.index_subjects = Gauge(
+            "qrpass_token_index_subjects",
+            "Live subjects held in this replica's in-memory index, by kind.",
+            ("kind",),
+            registry=registry,
+        )
+        self.index_sequence = Gauge(
+            "qrpass_token_index_sequence",
+            "The change-log position this replica's index has applied.",
+            registry=registry,
+        )
+        self.index_sync_failures = Counter(
+            "qrpass_token_index_sync_failures_total",
+            "Polls of the change log that failed (the database was unreachable).",
+            registry=registry,
+        )
+        self.watchers = Gauge(
+            "qrpass_token_watchers",
+            "Open WatchSubjectChanges streams (gateways keeping a near-cache).",
             registry=registry,
         )

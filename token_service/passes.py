@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from token_service import importer
 from token_service.errors import InvalidRequest, SubjectNotFound
+from token_service.index import SubjectIndex
 from token_service.keys import KeyRing
 from token_service.store import SubjectRecord, SubjectStore, UpsertCounts
 from token_service.tokens import ID_PATTERN, KINDS, Failure, TokenCodec
@@ -25,6 +26,7 @@ class IssuedToken:
     token: str
     kid: str
     version: int
+    sequence: int = 0  # the change-log position the answer reflects
 
 
 @dataclass(frozen=True)
@@ -82,42 +84,71 @@ def _decode_page_token(kind: str, page_token: str) -> str:
 
 
 class PassBook:
-    """The token service's domain logic; knows nothing of gRPC."""
+    """The token service's domain logic; knows nothing of gRPC.
 
-    def __init__(self, store: SubjectStore, codec: TokenCodec, keyring: KeyRing) -> None:
+    Issue and verify read the in-memory index and never wait on the database (unless a stored
+    token must be re-signed); writes go to the store and then sync the index before returning,
+    so this replica never serves or accepts a replaced token once the write has answered.
+    """
+
+    def __init__(
+        self, store: SubjectStore, codec: TokenCodec, keyring: KeyRing, index: SubjectIndex
+    ) -> None:
         self._store = store
         self._codec = codec
         self._keyring = keyring
+        self._index = index
 
-    def _current(self, record: SubjectRecord) -> SubjectRecord:
-        """The record with a token that can be handed out, re-signing (same version) if needed."""
+    def _issued(self, record: SubjectRecord) -> IssuedToken:
+        token, kid = record.token or "", record.kid or ""
+        return IssuedToken(token, kid, record.version, self._index.sequence)
+
+    def issue_cached(self, kind: str, subject_id: str) -> IssuedToken | None:
+        """The subject's token from memory, or None when it must be re-signed (see `issue`)."""
+        check_subject(kind, subject_id)
+        record = self._index.get(kind, subject_id)
+        if record is None:
+            raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
         if record.token and self._codec.is_current(record.kid, record.issued_at):
-            return record
+            return self._issued(record)
+        return None
+
+    def issue(self, kind: str, subject_id: str) -> IssuedToken:
+        """The subject's token; re-signed (same version) if its key is gone or half its life is."""
+        cached = self.issue_cached(kind, subject_id)
+        if cached is not None:
+            return cached
+        record = self._index.get(kind, subject_id)
+        if record is None:
+            raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
         now = int(time.time())
         token, kid = self._codec.sign(record.kind, record.id, record.version, now)
         self._store.save_tokens(record.kind, [(record.id, record.version, token, kid, now)])
-        return SubjectRecord(**{**record.__dict__, "token": token, "kid": kid, "issued_at": now})
-
-    def issue(self, kind: str, subject_id: str) -> IssuedToken:
-        check_subject(kind, subject_id)
-        record = self._store.get(kind, subject_id)
-        if record is None:
-            raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
-        record = self._current(record)
-        return IssuedToken(record.token or "", record.kid or "", record.version)
+        self._index.sync()
+        return self._issued(self._index.get(kind, subject_id) or record)
 
     def rotate(self, kind: str, subject_id: str) -> IssuedToken:
         check_subject(kind, subject_id)
         record = self._store.rotate(kind, subject_id, self._codec.sign)
         if record is None:
             raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
-        return IssuedToken(record.token or "", record.kid or "", record.version)
+        self._index.sync()
+        return self._issued(record)
 
     def verify(self, token: str, expected_kind: str | None = None) -> Verdict:
         if not token:
             raise InvalidRequest("token is empty")
         if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
             raise InvalidRequest(f"token is longer than {MAX_TOKEN_BYTES} bytes")
+        current = self._index.by_token(token)
+        if current is not None and self._codec.still_valid(current.kid, current.issued_at):
+            # Byte for byte the subject's current token, which this service signed: the
+            # signature was checked when it was made; its key and lifetime are checked now.
+            found = dict(kind=current.kind, subject_id=current.id, kid=current.kid or "",
+                         version=current.version)  # fmt: skip
+            if expected_kind and current.kind != expected_kind:
+                return Verdict(False, Failure.WRONG_KIND, **found)
+            return Verdict(True, None, current, **found)
         decoded = self._codec.decode(token)
         claims = decoded.claims
         if claims is None:
@@ -131,7 +162,7 @@ class PassBook:
         )
         if expected_kind and claims.kind != expected_kind:
             return Verdict(False, Failure.WRONG_KIND, **found)
-        record = self._store.get(claims.kind, claims.subject_id)
+        record = self._index.get(claims.kind, claims.subject_id)
         if record is None:
             return Verdict(False, Failure.SUBJECT_NOT_FOUND, **found)
         if claims.version != record.version:
@@ -149,7 +180,7 @@ class PassBook:
         more = len(records) > size
         records = records[:size]
         # Usually a no-op; re-signs tokens whose key was removed or whose lifetime is half gone.
-        records = [self._current(r) for r in records]
+        records = self._current_tokens(kind, records)
         next_token = _encode_page_token(kind, records[-1].id) if more and records else ""
         return Page(records, next_token, self._store.count(kind))
 
@@ -160,12 +191,32 @@ class PassBook:
         if parsed.problems:
             return ImportResult(None, parsed.problems)
         counts = self._store.upsert(kind, parsed.rows, self._codec.sign)
+        self._index.sync()
         return ImportResult(counts, [])
 
     def delete(self, kind: str, subject_id: str) -> None:
         check_subject(kind, subject_id)
         if not self._store.delete(kind, subject_id):
             raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
+        self._index.sync()
+
+    def _current_tokens(self, kind: str, records: list[SubjectRecord]) -> list[SubjectRecord]:
+        """The records with tokens that can be handed out, re-signing (same version) if needed."""
+        now = int(time.time())
+        stale = [r for r in records if not (r.token and self._codec.is_current(r.kid, r.issued_at))]
+        if not stale:
+            return records
+        fresh: dict[str, SubjectRecord] = {}
+        for record in stale:
+            token, kid = self._codec.sign(kind, record.id, record.version, now)
+            fresh[record.id] = SubjectRecord(
+                **{**record.__dict__, "token": token, "kid": kid, "issued_at": now}
+            )
+        self._store.save_tokens(
+            kind, [(r.id, r.version, r.token or "", r.kid or "", now) for r in fresh.values()]
+        )
+        self._index.sync()
+        return [fresh.get(r.id, r) for r in records]
 
     def jwks(self) -> tuple[list[dict[str, str]], str]:
         return self._keyring.jwks(), self._keyring.active.kid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry
@@ -12,6 +13,8 @@ from qrpass.core.grpc_server import RunningServer, Service, create_server
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
 from token_service.errors import STATUS_CODES, SigningKeyError
+from token_service.follower import follow_changes
+from token_service.index import SubjectIndex
 from token_service.keys import KeyRing, ensure_development_key
 from token_service.metrics import TokenMetrics
 from token_service.passes import PassBook
@@ -51,12 +54,24 @@ async def create_token_server(
         ttl_seconds=settings.ttl_seconds,
         legacy_secret=settings.legacy_secret,
     )
-    book = PassBook(SubjectStore(engine), codec, keyring)
-    servicer = TokenServicer(book, TokenMetrics(registry), ThreadPoolExecutor(8, "db"))
+    if not {"subject_changes"} <= tables:
+        raise SigningKeyError("the database schema is old; run `qrpass db upgrade` first")
+    store = SubjectStore(engine)
+    index = SubjectIndex(store)
+    index.load()
+    metrics = TokenMetrics(registry)
+    for kind in ("student", "stall"):
+        metrics.index_subjects.labels(kind).set_function(lambda kind=kind: index.size(kind))
+    executor = ThreadPoolExecutor(8, "db")
+    book = PassBook(store, codec, keyring, index)
+    servicer = TokenServicer(book, index, metrics, executor)
     service = Service(SERVICE_NAME, servicer, pb_grpc.add_TokenServiceServicer_to_server)
-    return await create_server(
+    running = await create_server(
         address or settings.listen_addr,
         [service],
         tls=settings.common.tls,
         interceptors=[ServerInterceptor(registry, STATUS_CODES)],
     )
+    follower = asyncio.ensure_future(follow_changes(index, keyring, metrics, executor))
+    running.on_stop += [follower.cancel, servicer.end_watches]
+    return running

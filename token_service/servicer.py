@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -12,6 +12,7 @@ import grpc
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
 from token_service.errors import InvalidRequest
+from token_service.index import IndexUpdate, SubjectIndex
 from token_service.metrics import TokenMetrics
 from token_service.passes import PassBook, Verdict
 from token_service.store import SubjectRecord
@@ -21,6 +22,7 @@ T = TypeVar("T")
 _KIND_NAMES = {pb.SUBJECT_KIND_STUDENT: "student", pb.SUBJECT_KIND_STALL: "stall"}
 _KIND_VALUES = {name: value for value, name in _KIND_NAMES.items()}
 _FORMATS = {pb.IMPORT_FORMAT_CSV: "csv", pb.IMPORT_FORMAT_XLSX: "xlsx"}
+_WATCH_QUEUE = 1000  # updates held for a slow watcher before it is sent one reset instead
 
 
 def _kind(value: int) -> str:
@@ -55,13 +57,34 @@ def _verdict(verdict: Verdict) -> pb.VerifyTokenResponse:
     return response
 
 
-class TokenServicer(pb_grpc.TokenServiceServicer):
-    """Every handler runs the blocking database work in a thread pool."""
+def _change_message(update: IndexUpdate) -> pb.WatchSubjectChangesResponse:
+    return pb.WatchSubjectChangesResponse(
+        sequence=update.sequence,
+        subjects=[pb.Subject(kind=_KIND_VALUES[kind], id=sid) for kind, sid in update.changes],
+        reset=update.reset,
+    )
 
-    def __init__(self, book: PassBook, metrics: TokenMetrics, executor: ThreadPoolExecutor) -> None:
+
+class TokenServicer(pb_grpc.TokenServiceServicer):
+    """Issue and verify answer from memory on the event loop; database work runs in a pool."""
+
+    def __init__(
+        self,
+        book: PassBook,
+        index: SubjectIndex,
+        metrics: TokenMetrics,
+        executor: ThreadPoolExecutor,
+    ) -> None:
         self._book = book
+        self._index = index
         self._metrics = metrics
         self._executor = executor
+        self._watches: set[asyncio.Queue[IndexUpdate | None]] = set()
+
+    def end_watches(self) -> None:
+        """End every open watch stream (on shutdown), so watchers move to another replica."""
+        for queue in self._watches:
+            queue.put_nowait(None)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -69,15 +92,20 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
     async def IssueToken(
         self, request: pb.IssueTokenRequest, context: grpc.aio.ServicerContext
     ) -> pb.IssueTokenResponse:
-        issued = await self._run(self._book.issue, _kind(request.kind), request.subject_id)
-        self._metrics.issues.labels("issue").inc()
-        return pb.IssueTokenResponse(token=issued.token, kid=issued.kid, version=issued.version)
+        kind = _kind(request.kind)
+        issued = self._book.issue_cached(kind, request.subject_id)
+        if issued is None:  # re-signing writes to the database
+            issued = await self._run(self._book.issue, kind, request.subject_id)
+        self._metrics.issue.inc()
+        return pb.IssueTokenResponse(
+            token=issued.token, kid=issued.kid, version=issued.version, sequence=issued.sequence
+        )
 
     async def VerifyToken(
         self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyTokenResponse:
         expected = _KIND_NAMES.get(request.expected_kind)
-        verdict = await self._run(self._book.verify, request.token, expected)
+        verdict = self._book.verify(request.token, expected)
         result = "valid" if verdict.failure is None else verdict.failure.value
         self._metrics.verifications.labels(result).inc()
         return _verdict(verdict)
@@ -139,3 +167,28 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
     ) -> pb.GetJwksResponse:
         keys, active = await self._run(self._book.jwks)
         return pb.GetJwksResponse(keys=[pb.Jwk(**key) for key in keys], active_kid=active)
+
+    async def WatchSubjectChanges(
+        self, request: pb.WatchSubjectChangesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchSubjectChangesResponse]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[IndexUpdate | None] = asyncio.Queue()
+
+        def offer(update: IndexUpdate) -> None:
+            if queue.qsize() >= _WATCH_QUEUE:  # too slow to follow: start it over
+                while not queue.empty():
+                    queue.get_nowait()
+                update = IndexUpdate(update.sequence, (), reset=True)
+            queue.put_nowait(update)
+
+        unsubscribe = self._index.subscribe(lambda u: loop.call_soon_threadsafe(offer, u))
+        self._watches.add(queue)
+        self._metrics.watchers.inc()
+        try:
+            yield pb.WatchSubjectChangesResponse(sequence=self._index.sequence, reset=True)
+            while (update := await queue.get()) is not None:
+                yield _change_message(update)
+        finally:
+            unsubscribe()
+            self._watches.discard(queue)
+            self._metrics.watchers.dec()

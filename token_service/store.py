@@ -55,6 +55,16 @@ class StallRow(_SubjectColumns, Base):
     stall_number: Mapped[str] = mapped_column(String(64))
 
 
+class ChangeRow(Base):
+    """One change to a subject (rotate, delete, import); `sequence` orders them across replicas."""
+
+    __tablename__ = "subject_changes"
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[int] = mapped_column(Integer)
+
+
 TABLES: dict[str, type[StudentRow] | type[StallRow]] = {"student": StudentRow, "stall": StallRow}
 # The identity fields an import sets, per kind (the columns besides id).
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -63,6 +73,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 Signer = Callable[[str, str, int], tuple[str, str]]  # (kind, id, version) -> (token, kid)
+# Held by every writing transaction on PostgreSQL while it appends to the change log, so change
+# sequences become visible in the order they were allocated and a reader never skips one.
+_CHANGE_LOG_LOCK = 0x71_72_70_61  # "qrpa"
+_IN_CLAUSE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,15 @@ class SubjectRecord:
     registration_no: str = ""
     email: str = ""
     stall_number: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A row of the change log."""
+
+    sequence: int
+    kind: str
+    subject_id: str
 
 
 @dataclass(frozen=True)
@@ -146,6 +169,53 @@ class SubjectStore:
             return None
         return _record(kind, row)
 
+    def live(self, kind: str) -> list[SubjectRecord]:
+        """Every live subject of a kind: what an in-memory index loads at start."""
+        table = TABLES[kind]
+        columns = table.__table__.columns
+        with self._reader.connect() as connection:
+            rows = connection.execute(select(*columns).where(table.deleted_at.is_(None)))
+            return [_record(kind, row) for row in rows]
+
+    def records(self, kind: str, ids: Sequence[str]) -> dict[str, SubjectRecord | None]:
+        """The named subjects as they are now; None for a deleted or unknown id."""
+        table = TABLES[kind]
+        found: dict[str, SubjectRecord | None] = dict.fromkeys(ids)
+        with self._reader.connect() as connection:
+            for start in range(0, len(ids), _IN_CLAUSE_BATCH):
+                batch = ids[start : start + _IN_CLAUSE_BATCH]
+                query = select(*table.__table__.columns).where(table.id.in_(batch))
+                for row in connection.execute(query):
+                    found[row.id] = None if row.deleted_at is not None else _record(kind, row)
+        return found
+
+    def last_sequence(self) -> int:
+        """The newest change's sequence, or 0 when nothing has changed yet."""
+        with self._reader.connect() as connection:
+            return connection.scalar(select(func.max(ChangeRow.sequence))) or 0
+
+    def changes_after(self, sequence: int, limit: int) -> list[Change]:
+        """Up to `limit` changes after `sequence`, oldest first."""
+        query = (
+            select(ChangeRow.sequence, ChangeRow.kind, ChangeRow.subject_id)
+            .where(ChangeRow.sequence > sequence)
+            .order_by(ChangeRow.sequence)
+            .limit(limit)
+        )
+        with self._reader.connect() as connection:
+            return [Change(*row) for row in connection.execute(query)]
+
+    def _log_changes(self, session: Session, kind: str, ids: Sequence[str], now: int) -> None:
+        """Append to the change log inside the caller's transaction, after its other writes."""
+        if not ids:
+            return
+        if self._engine.dialect.name == "postgresql":
+            session.execute(select(func.pg_advisory_xact_lock(_CHANGE_LOG_LOCK)))
+        session.execute(
+            insert(ChangeRow),
+            [{"kind": kind, "subject_id": subject_id, "changed_at": now} for subject_id in ids],
+        )
+
     def count(self, kind: str) -> int:
         table = TABLES[kind]
         with Session(self._engine) as session:
@@ -167,13 +237,17 @@ class SubjectStore:
     def save_tokens(self, kind: str, tokens: Sequence[tuple[str, int, str, str, int]]) -> None:
         """Store re-signed tokens (id, version, token, kid, issued_at) if still at that version."""
         table = TABLES[kind]
+        saved = []
         with Session(self._engine) as session, session.begin():
             for subject_id, version, token, kid, issued_at in tokens:
-                session.execute(
+                result = session.execute(
                     update(table)
                     .where(table.id == subject_id, table.token_version == version)
                     .values(token=token, token_kid=kid, token_issued_at=issued_at)
                 )
+                if result.rowcount == 1:
+                    saved.append(subject_id)
+            self._log_changes(session, kind, saved, int(time.time()))
 
     def rotate(self, kind: str, subject_id: str, sign: Signer) -> SubjectRecord | None:
         """Bump the version and store a new token, or None if there is no live subject."""
@@ -185,7 +259,10 @@ class SubjectStore:
             row.token_version += 1
             row.token, row.token_kid = sign(kind, subject_id, row.token_version)
             row.token_issued_at = row.updated_at = int(time.time())
-            return _record(kind, row)
+            record = _record(kind, row)
+            session.flush()
+            self._log_changes(session, kind, [subject_id], row.updated_at)
+            return record
 
     def delete(self, kind: str, subject_id: str) -> bool:
         table = TABLES[kind]
@@ -196,7 +273,10 @@ class SubjectStore:
                 .where(table.id == subject_id, table.deleted_at.is_(None))
                 .values(deleted_at=now, updated_at=now, token=None, token_kid=None)
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            self._log_changes(session, kind, [subject_id], now)
+            return True
 
     def upsert(self, kind: str, rows: Iterable[dict[str, str]], sign: Signer) -> UpsertCounts:
         """Insert new subjects and update changed ones in one transaction: all or nothing."""
@@ -236,4 +316,6 @@ class SubjectStore:
                 session.execute(insert(table), inserts)
             if updates:
                 session.execute(update(table), updates)
+            changed = [row["id"] for row in inserts] + [row["id"] for row in updates]
+            self._log_changes(session, kind, changed, now)
         return UpsertCounts(created, updated, unchanged)

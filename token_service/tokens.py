@@ -110,6 +110,14 @@ class TokenCodec:
             return issued_at is not None and now < issued_at + self._ttl // 2
         return True
 
+    def still_valid(self, kid: str | None, issued_at: int | None) -> bool:
+        """Whether a token this service signed (with `kid`, at `issued_at`) verifies now."""
+        if not kid or self._keyring.get(kid) is None:
+            return False
+        if self._ttl > 0:
+            return issued_at is not None and time.time() <= issued_at + self._ttl + _LEEWAY_SECONDS
+        return True
+
     def decode(self, token: str) -> Decoded:
         if not token.isascii() or token.count(".") != 2:
             return _fail(Failure.MALFORMED)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -48,6 +48,8 @@ class RunningServer:
     port: int
     health: health.aio.HealthServicer
     service_names: tuple[str, ...]
+    # Called before the drain: ends what would hold it open (streams) or outlive it (tasks).
+    on_stop: list[Callable[[], object]] = field(default_factory=list)
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -61,6 +63,8 @@ class RunningServer:
     async def stop(self, grace_seconds: float) -> None:
         """Report NOT_SERVING, then let in-flight calls finish for up to `grace_seconds`."""
         await self.set_serving(False)
+        for callback in self.on_stop:
+            callback()
         await self.server.stop(grace_seconds)
 
 

@@ -69,14 +69,16 @@ class IssueTokenRequest(_message.Message):
     def __init__(self, kind: _Optional[_Union[SubjectKind, str]] = ..., subject_id: _Optional[str] = ...) -> None: ...
 
 class IssueTokenResponse(_message.Message):
-    __slots__ = ("token", "kid", "version")
+    __slots__ = ("token", "kid", "version", "sequence")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     KID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     token: str
     kid: str
     version: int
-    def __init__(self, token: _Optional[str] = ..., kid: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    sequence: int
+    def __init__(self, token: _Optional[str] = ..., kid: _Optional[str] = ..., version: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class VerifyTokenRequest(_message.Message):
     __slots__ = ("token", "expected_kind")
@@ -223,3 +225,17 @@ class GetJwksResponse(_message.Message):
     keys: _containers.RepeatedCompositeFieldContainer[Jwk]
     active_kid: str
     def __init__(self, keys: _Optional[_Iterable[_Union[Jwk, _Mapping]]] = ..., active_kid: _Optional[str] = ...) -> None: ...
+
+class WatchSubjectChangesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WatchSubjectChangesResponse(_message.Message):
+    __slots__ = ("sequence", "subjects", "reset")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    subjects: _containers.RepeatedCompositeFieldContainer[Subject]
+    reset: bool
+    def __init__(self, sequence: _Optional[int] = ..., subjects: _Optional[_Iterable[_Union[Subject, _Mapping]]] = ..., reset: _Optional[bool] = ...) -> None: ...

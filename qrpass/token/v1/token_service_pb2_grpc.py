@@ -70,6 +70,11 @@ class TokenServiceStub:
                 request_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.GetJwksResponse.FromString,
                 _registered_method=True)
+        self.WatchSubjectChanges = channel.unary_stream(
+                '/qrpass.token.v1.TokenService/WatchSubjectChanges',
+                request_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesRequest.SerializeToString,
+                response_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesResponse.FromString,
+                _registered_method=True)
 
 
 class TokenServiceServicer:
@@ -125,6 +130,13 @@ class TokenServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchSubjectChanges(self, request, context):
+        """WatchSubjectChanges streams every change to subjects, so callers can keep caches of subject state coherent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TokenServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +174,11 @@ def add_TokenServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.GetJwksRequest.FromString,
                     response_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'WatchSubjectChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSubjectChanges,
+                    request_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesRequest.FromString,
+                    response_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +371,33 @@ class TokenService:
             '/qrpass.token.v1.TokenService/GetJwks',
             qrpass_dot_token_dot_v1_dot_token__service__pb2.GetJwksRequest.SerializeToString,
             qrpass_dot_token_dot_v1_dot_token__service__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSubjectChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/qrpass.token.v1.TokenService/WatchSubjectChanges',
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesRequest.SerializeToString,
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,
