@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -21,9 +22,13 @@ from gateway import routes
 from gateway.auth import Authenticator
 from gateway.clients import Backends
 from gateway.errors import ApiError, problem, problem_for
-from gateway.metrics import HttpMetrics
+from gateway.hotpath import HotPath
+from gateway.metrics import HttpMetrics, NearCacheMetrics
+from gateway.nearcache import NearCache
 from gateway.openapi import build_openapi
 from gateway.settings import GatewaySettings
+from gateway.watch import follow_changes
+from qrpass.vocabulary import PLURAL_RULE
 
 log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -52,7 +57,7 @@ class KindConvertor(Convertor[str]):
     """`{kind}` matches only students or stalls, so /v1/admin/cache is never read as a kind
     and a wrong method on a known path is a 405, not a 404."""
 
-    regex = "students|stalls"
+    regex = PLURAL_RULE
 
     def convert(self, value: str) -> str:
         return value
@@ -126,14 +131,21 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 
 def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = None) -> ASGIApp:
     registry = registry or CollectorRegistry()
+    near_cache = NearCache(settings.near_cache_bytes)
+    NearCacheMetrics(near_cache, registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.backends = Backends(settings, registry)
+        app.state.backends = backends = Backends(settings, registry)
+        watcher = None
+        if near_cache.max_bytes > 0:
+            watcher = asyncio.ensure_future(follow_changes(backends.token, near_cache))
         try:
             yield
         finally:
-            await app.state.backends.close()
+            if watcher is not None:
+                watcher.cancel()
+            await backends.close()
 
     app = Starlette(
         routes=[
@@ -152,7 +164,8 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     app.state.settings = settings
     app.state.registry = registry
     app.state.openapi = build_openapi(ROUTE_TABLE)
-    app.state.authenticator = Authenticator(
+    app.state.near_cache = near_cache
+    app.state.authenticator = authenticator = Authenticator(
         settings.client_keys, settings.admin_keys, settings.rate_limit_per_minute
     )
-    return HttpMetrics(RequestId(app), registry)
+    return HttpMetrics(RequestId(HotPath(app, near_cache, authenticator)), registry)

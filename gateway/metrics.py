@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.nearcache import NearCache
 from qrpass.core.grpc_metrics import LATENCY_BUCKETS
 
 
@@ -55,3 +59,42 @@ class HttpMetrics:
             method = scope["method"]
             self.requests.labels(template, method, str(status)).inc()
             self.seconds.labels(template, method).observe(time.perf_counter() - start)
+
+
+class NearCacheMetrics(Collector):
+    """qrpass_gateway_cache_*: read from the near-cache at scrape time, nothing on the hot path."""
+
+    def __init__(self, cache: NearCache, registry: CollectorRegistry) -> None:
+        self._cache = cache
+        registry.register(self)
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        cache = self._cache
+        lookups = CounterMetricFamily(
+            "qrpass_gateway_cache_lookups",
+            "Near-cache lookups by result: hit, miss, or bypass (the change stream was down).",
+            labels=("result",),
+        )
+        for result, count in (("hit", cache.hits), ("miss", cache.misses),
+                              ("bypass", cache.bypasses)):  # fmt: skip
+            lookups.add_metric((result,), count)
+        yield lookups
+        total = cache.hits + cache.misses + cache.bypasses
+        gauges = (
+            ("hit_ratio", "Near-cache hits over all lookups since start.",
+             cache.hits / total if total else 0.0),
+            ("entries", "Subjects held in the near-cache.", len(cache)),
+            ("bytes", "Bytes held in the near-cache (estimated per entry).", cache.bytes),
+            ("max_bytes", "The near-cache's size limit (GATEWAY_NEAR_CACHE_MB).", cache.max_bytes),
+            ("live", "1 while the change stream is followed and the near-cache may serve.",
+             1 if cache.live else 0),
+            ("sequence", "The newest change-log position the change stream has reported.",
+             cache.sequence),
+        )  # fmt: skip
+        for name, documentation, value in gauges:
+            yield GaugeMetricFamily(f"qrpass_gateway_cache_{name}", documentation, value=value)
+        yield CounterMetricFamily(
+            "qrpass_gateway_cache_resets",
+            "Times the near-cache was emptied on the change stream's word.",
+            value=cache.resets,
+        )

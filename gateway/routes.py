@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import AsyncIterator
@@ -12,15 +11,14 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.clients import IMAGE, TOKEN, Backends
+from gateway.clients import Backends
 from gateway.errors import ApiError
+from gateway.hotpath import IMAGE_MAX_AGE_SECONDS, JSON_HEADERS, etag_matches, png_headers
+from gateway.nearcache import Entry, NearCache, pass_body
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.token.v1 import token_service_pb2 as token_pb
+from qrpass.vocabulary import BY_NAME, BY_PLURAL, BY_VALUE, ID_PATTERN, ID_RULE, Kind
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-KINDS = {"students": token_pb.SUBJECT_KIND_STUDENT, "stalls": token_pb.SUBJECT_KIND_STALL}
-KIND_NAMES = {token_pb.SUBJECT_KIND_STUDENT: "student", token_pb.SUBJECT_KIND_STALL: "stall"}
-EXPECTED_KINDS = {"student": token_pb.SUBJECT_KIND_STUDENT, "stall": token_pb.SUBJECT_KIND_STALL}
 MAX_VERIFY_BODY = 16 * 1024
 MAX_IMPORT_BODY = 21 * 1024 * 1024  # the token service refuses files over 20 MB itself
 _EC = {"L": image_pb.ERROR_CORRECTION_LEVEL_L, "M": image_pb.ERROR_CORRECTION_LEVEL_M,
@@ -34,45 +32,65 @@ def _backends(request: Request) -> Backends:
     return request.app.state.backends
 
 
+def _near_cache(request: Request) -> NearCache:
+    return request.app.state.near_cache
+
+
 def _rid(request: Request) -> str:
     return request.scope["state"]["request_id"]
 
 
-def _subject(request: Request) -> tuple[int, str]:
-    kind = KINDS.get(request.path_params["kind"])
+def _kind(request: Request) -> Kind:
+    kind = BY_PLURAL.get(request.path_params["kind"])
     if kind is None:
-        raise ApiError(404, "the kind must be students or stalls")
+        raise ApiError(404, f"the kind must be {' or '.join(BY_PLURAL)}")
+    return kind
+
+
+def _subject(request: Request) -> tuple[Kind, str]:
+    kind = _kind(request)
     subject_id = request.path_params["id"]
     if not ID_PATTERN.fullmatch(subject_id):
-        raise ApiError(400, "the id must match [A-Za-z0-9_-]{1,64}")
+        raise ApiError(400, f"the id must match {ID_RULE}")
     return kind, subject_id
+
+
+async def _pass(request: Request) -> tuple[Entry, bool]:
+    """The subject's token and default PNG, and whether it was a cache hit: from the near-cache,
+    or from both services (then kept, unless a newer change made the answer stale)."""
+    kind, subject_id = _subject(request)
+    cache = _near_cache(request)
+    entry = cache.get(kind.plural, subject_id)
+    if entry is not None:
+        return entry, True
+    backends, rid = _backends(request), _rid(request)
+    issued = await backends.token.issue(kind.value, subject_id, rid)
+    image = await backends.image.render(issued.token, None, rid)
+    entry = Entry(issued.token, image.image, image.etag)
+    cache.put(kind.plural, subject_id, entry, issued.sequence)
+    return entry, image.cache_status == image_pb.CACHE_STATUS_HIT
 
 
 async def _token_for(request: Request) -> str:
     kind, subject_id = _subject(request)
-    backends = _backends(request)
-    issued = await backends.call(
-        TOKEN, "IssueToken",
-        token_pb.IssueTokenRequest(kind=kind, subject_id=subject_id), _rid(request),
-    )  # fmt: skip
+    entry = _near_cache(request).get(kind.plural, subject_id)
+    if entry is not None:
+        return entry.token
+    issued = await _backends(request).token.issue(kind.value, subject_id, _rid(request))
     return issued.token
+
+
+def _raw(status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> Response:
+    response = Response(body, status)
+    response.raw_headers = [*headers, *response.raw_headers]
+    return response
 
 
 async def pass_json(request: Request) -> Response:
     """The seed-compatible pass: token plus a data-URL PNG."""
-    token = await _token_for(request)
-    backends = _backends(request)
-    image = await backends.call(
-        IMAGE, "RenderQrCode", image_pb.RenderQrCodeRequest(text=token), _rid(request)
-    )
-    return JSONResponse(
-        {
-            "success": True,
-            "qr_token": token,
-            "qr_image": "data:image/png;base64," + base64.b64encode(image.image).decode(),
-            "cached": image.cache_status == image_pb.CACHE_STATUS_HIT,
-        }
-    )
+    entry, hit = await _pass(request)
+    body = entry.json_body if hit else pass_body(entry.token, entry.png, cached=False)
+    return _raw(200, JSON_HEADERS, body)
 
 
 def _int_param(name: str, raw: str, low: int, high: int) -> int:
@@ -105,27 +123,22 @@ def _render_options(request: Request, image_format: int) -> image_pb.RenderOptio
     return options
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
-    return "*" in candidates or etag in candidates
-
-
 async def _pass_image(request: Request, image_format: int) -> Response:
-    options = _render_options(request, image_format)
-    token = await _token_for(request)
-    backends = _backends(request)
-    image = await backends.call(
-        IMAGE, "RenderQrCode",
-        image_pb.RenderQrCodeRequest(text=token, options=options), _rid(request),
-    )  # fmt: skip
-    # A bypassed render is not cached server-side yet: let clients come back for it soon.
-    max_age = 5 if image.cache_status == image_pb.CACHE_STATUS_BYPASS else 300
-    headers = {"ETag": image.etag, "Cache-Control": f"private, max-age={max_age}"}
-    if _etag_matches(request.headers.get("if-none-match"), image.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(image.image, media_type=image.content_type, headers=headers)
+    if image_format == image_pb.IMAGE_FORMAT_PNG and not request.query_params:
+        entry, _ = await _pass(request)  # the default PNG: the near-cache's
+        etag, content_type, data, max_age = entry.etag, "image/png", entry.png, None
+    else:
+        options = _render_options(request, image_format)
+        token = await _token_for(request)
+        image = await _backends(request).image.render(token, options, _rid(request))
+        etag, content_type, data = image.etag, image.content_type, image.image
+        # A bypassed render is not cached server-side yet: let clients come back for it soon.
+        max_age = 5 if image.cache_status == image_pb.CACHE_STATUS_BYPASS else None
+    headers = png_headers(etag, max_age or IMAGE_MAX_AGE_SECONDS)
+    headers[0] = (b"content-type", content_type.encode())
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return _raw(304, headers)
+    return _raw(200, headers, data)
 
 
 async def pass_png(request: Request) -> Response:
@@ -168,23 +181,20 @@ async def verify(request: Request) -> Response:
         raise ApiError(400, "token must be a non-empty string")
     expected_name = data.get("expected_kind")
     if expected_name is not None and (
-        not isinstance(expected_name, str) or expected_name not in EXPECTED_KINDS
+        not isinstance(expected_name, str) or expected_name not in BY_NAME
     ):
-        raise ApiError(400, "expected_kind must be 'student' or 'stall'")
-    backends = _backends(request)
-    expected = EXPECTED_KINDS.get(expected_name, token_pb.SUBJECT_KIND_UNSPECIFIED)
-    request_message = token_pb.VerifyTokenRequest(token=token, expected_kind=expected)
-    reply = await backends.call(TOKEN, "VerifyToken", request_message, _rid(request))
+        raise ApiError(400, f"expected_kind must be {' or '.join(map(repr, BY_NAME))}")
+    expected = BY_NAME[expected_name].value if expected_name else token_pb.SUBJECT_KIND_UNSPECIFIED
+    reply = await _backends(request).token.verify(token, expected, _rid(request))
     subject = reply.subject
+    kind = BY_VALUE.get(subject.kind)
     body: dict[str, object] = {
         "valid": reply.valid,
-        "kind": KIND_NAMES.get(subject.kind),
+        "kind": kind.name if kind else None,
         "subject_id": subject.id or None,
     }
-    if subject.kind == token_pb.SUBJECT_KIND_STUDENT and subject.registration_no:
-        body["registration_no"] = subject.registration_no
-    if subject.kind == token_pb.SUBJECT_KIND_STALL and subject.stall_number:
-        body["stall_number"] = subject.stall_number
+    if kind is not None and getattr(subject, kind.identity_field):
+        body[kind.identity_field] = getattr(subject, kind.identity_field)
     if subject.name:
         body["name"] = subject.name
     reason = token_pb.FailureReason.Name(reply.failure_reason).removeprefix("FAILURE_REASON_")
@@ -193,8 +203,7 @@ async def verify(request: Request) -> Response:
 
 
 async def jwks(request: Request) -> Response:
-    backends = _backends(request)
-    reply = await backends.call(TOKEN, "GetJwks", token_pb.GetJwksRequest(), _rid(request))
+    reply = await _backends(request).token.jwks(_rid(request))
     keys = [
         {"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid, "alg": k.alg, "use": k.use}
         for k in reply.keys
@@ -204,21 +213,15 @@ async def jwks(request: Request) -> Response:
 
 async def rotate(request: Request) -> Response:
     kind, subject_id = _subject(request)
-    backends = _backends(request)
-    reply = await backends.call(
-        TOKEN, "RotateToken",
-        token_pb.RotateTokenRequest(kind=kind, subject_id=subject_id), _rid(request),
-    )  # fmt: skip
+    reply = await _backends(request).token.rotate(kind.value, subject_id, _rid(request))
+    _near_cache(request).drop(kind.plural, subject_id)  # the stream will say so too
     return JSONResponse({"qr_token": reply.token})
 
 
 async def delete_subject(request: Request) -> Response:
     kind, subject_id = _subject(request)
-    backends = _backends(request)
-    await backends.call(
-        TOKEN, "DeleteSubject",
-        token_pb.DeleteSubjectRequest(kind=kind, subject_id=subject_id), _rid(request),
-    )  # fmt: skip
+    await _backends(request).token.delete(kind.value, subject_id, _rid(request))
+    _near_cache(request).drop(kind.plural, subject_id)
     return Response(status_code=204)
 
 
@@ -248,16 +251,12 @@ async def _import_content(request: Request) -> bytes:
 
 
 async def import_subjects(request: Request) -> Response:
-    kind = KINDS.get(request.path_params["kind"])
-    if kind is None:
-        raise ApiError(404, "the kind must be students or stalls")
+    kind = _kind(request)
     content = await _import_content(request)
-    backends = _backends(request)
-    reply = await backends.call(
-        TOKEN, "ImportSubjects",
-        token_pb.ImportSubjectsRequest(kind=kind, content=content), _rid(request),
-        timeout=request.app.state.settings.import_deadline_seconds,
-    )  # fmt: skip
+    timeout = request.app.state.settings.import_deadline_seconds
+    reply = await _backends(request).token.import_subjects(
+        kind.value, content, _rid(request), timeout
+    )
     if reply.errors:
         errors = [{"line": e.line, "field": e.field, "reason": e.reason} for e in reply.errors]
         raise ApiError(422, f"{len(errors)} problem(s) in the file; nothing was written",
@@ -268,10 +267,7 @@ async def import_subjects(request: Request) -> Response:
 
 
 async def cache_stats(request: Request) -> Response:
-    backends = _backends(request)
-    reply = await backends.call(
-        IMAGE, "GetCacheStats", image_pb.GetCacheStatsRequest(), _rid(request)
-    )
+    reply = await _backends(request).image.cache_stats(_rid(request))
     return JSONResponse(
         {
             "backend": reply.backend,
@@ -287,10 +283,7 @@ async def cache_stats(request: Request) -> Response:
 
 
 async def cache_clear(request: Request) -> Response:
-    backends = _backends(request)
-    reply = await backends.call(
-        IMAGE, "ClearCache", image_pb.ClearCacheRequest(), _rid(request), timeout=300
-    )
+    reply = await _backends(request).image.clear_cache(_rid(request), timeout=300)
     return JSONResponse({"deleted": reply.deleted})
 
 

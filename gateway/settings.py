@@ -18,6 +18,7 @@ class GatewaySettings:
     client_keys: frozenset[str]
     admin_keys: frozenset[str]
     rate_limit_per_minute: int
+    near_cache_bytes: int = 256 * 1024 * 1024
     deadline_seconds: float = 10.0
     import_deadline_seconds: float = 120.0
 
@@ -44,4 +45,6 @@ class GatewaySettings:
             client_keys=client,
             admin_keys=admin,
             rate_limit_per_minute=env.int("QRPASS_RATE_LIMIT_PER_MINUTE", 0),
+            # 0 turns the near-cache off: every pass then goes through both services.
+            near_cache_bytes=env.int("GATEWAY_NEAR_CACHE_MB", 256, maximum=65_536) * 1024 * 1024,
         )

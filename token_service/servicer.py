@@ -23,6 +23,8 @@ _KIND_NAMES = {pb.SUBJECT_KIND_STUDENT: "student", pb.SUBJECT_KIND_STALL: "stall
 _KIND_VALUES = {name: value for value, name in _KIND_NAMES.items()}
 _FORMATS = {pb.IMPORT_FORMAT_CSV: "csv", pb.IMPORT_FORMAT_XLSX: "xlsx"}
 _WATCH_QUEUE = 1000  # updates held for a slow watcher before it is sent one reset instead
+# A watch stream speaks at least this often, so a watcher can tell a quiet stream from a dead one.
+HEARTBEAT_SECONDS = 0.5
 
 
 def _kind(value: int) -> str:
@@ -186,7 +188,14 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         self._metrics.watchers.inc()
         try:
             yield pb.WatchSubjectChangesResponse(sequence=self._index.sequence, reset=True)
-            while (update := await queue.get()) is not None:
+            while True:
+                try:
+                    update = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield pb.WatchSubjectChangesResponse(sequence=self._index.sequence)
+                    continue
+                if update is None:
+                    return
                 yield _change_message(update)
         finally:
             unsubscribe()

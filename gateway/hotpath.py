@@ -1,0 +1,95 @@
+"""The hot path: a cached pass answered before routing, in a few microseconds.
+
+Only a GET of a pass (JSON or default PNG) whose subject is in the near-cache, with a key that
+passes, comes through here; everything else (a miss, a bad key, query parameters) falls through
+to the routes, which answer it and fill the cache. Both build responses with the same helpers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.auth import Authenticator
+from gateway.errors import ApiError
+from gateway.nearcache import NearCache
+from qrpass.vocabulary import ID_RULE, PLURAL_RULE
+
+_PASS_PATH = re.compile(rf"/v1/({PLURAL_RULE})/({ID_RULE})/qr(\.png)?")
+IMAGE_MAX_AGE_SECONDS = 300
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+@dataclass(frozen=True)
+class _Template:
+    """What HttpMetrics reads from scope["route"]: the route template, never the raw path."""
+
+    path_format: str
+
+
+_JSON_ROUTE = _Template("/v1/{kind}/{id}/qr")
+_PNG_ROUTE = _Template("/v1/{kind}/{id}/qr.png")
+
+
+def png_headers(etag: str, max_age: int) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"image/png"),
+        (b"etag", etag.encode()),
+        (b"cache-control", f"private, max-age={max_age}".encode()),
+    ]
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+class HotPath:
+    """Pure ASGI in front of the router."""
+
+    def __init__(self, app: ASGIApp, cache: NearCache, authenticator: Authenticator) -> None:
+        self.app = app
+        self._cache = cache
+        self._authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
+            await self.app(scope, receive, send)
+            return
+        match = _PASS_PATH.fullmatch(scope["path"])
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        authorization = if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+        try:
+            self._authenticator.check(authorization, admin=False)
+        except ApiError:
+            await self.app(scope, receive, send)  # the route answers with the right problem
+            return
+        entry = self._cache.get(match[1], match[2])
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        if match[3] is None:
+            scope["route"] = _JSON_ROUTE
+            status, headers, body = 200, list(JSON_HEADERS), entry.json_body
+        else:
+            scope["route"] = _PNG_ROUTE
+            headers = png_headers(entry.etag, IMAGE_MAX_AGE_SECONDS)
+            if etag_matches(if_none_match, entry.etag):
+                status, body = 304, b""
+            else:
+                status, body = 200, entry.png
+        if status == 200:
+            headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
