@@ -80,23 +80,29 @@ class TokenClient(_Backend):
         super().__init__(channel, metrics, deadline)
         self._stub = token_grpc.TokenServiceStub(channel)
 
-    async def issue(self, kind: int, subject_id: str, rid: str) -> token_pb.IssueTokenResponse:
-        request = token_pb.IssueTokenRequest(kind=kind, subject_id=subject_id)
+    async def issue(
+        self, kind: int, subject_id: str, rid: str, min_sequence: int = 0
+    ) -> token_pb.IssueTokenResponse:
+        request = token_pb.IssueTokenRequest(
+            kind=kind, subject_id=subject_id, min_sequence=min_sequence
+        )
         return await self._call("IssueToken", self._stub.IssueToken, request, rid)
 
     async def verify(
-        self, token: str, expected_kind: int, rid: str
+        self, token: str, expected_kind: int, rid: str, min_sequence: int = 0
     ) -> token_pb.VerifyTokenResponse:
-        request = token_pb.VerifyTokenRequest(token=token, expected_kind=expected_kind)
+        request = token_pb.VerifyTokenRequest(
+            token=token, expected_kind=expected_kind, min_sequence=min_sequence
+        )
         return await self._call("VerifyToken", self._stub.VerifyToken, request, rid)
 
     async def rotate(self, kind: int, subject_id: str, rid: str) -> token_pb.RotateTokenResponse:
         request = token_pb.RotateTokenRequest(kind=kind, subject_id=subject_id)
         return await self._call("RotateToken", self._stub.RotateToken, request, rid)
 
-    async def delete(self, kind: int, subject_id: str, rid: str) -> None:
+    async def delete(self, kind: int, subject_id: str, rid: str) -> token_pb.DeleteSubjectResponse:
         request = token_pb.DeleteSubjectRequest(kind=kind, subject_id=subject_id)
-        await self._call("DeleteSubject", self._stub.DeleteSubject, request, rid)
+        return await self._call("DeleteSubject", self._stub.DeleteSubject, request, rid)
 
     async def import_subjects(
         self, kind: int, content: bytes, rid: str, timeout: float

@@ -64,6 +64,10 @@ class HotPath:
         if match is None:
             await self.app(scope, receive, send)
             return
+        entry = self._cache.get(match[1], match[2], count=False)
+        if entry is None:
+            await self.app(scope, receive, send)  # the route fetches, counts and caches it
+            return
         authorization = if_none_match = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -75,10 +79,7 @@ class HotPath:
         except ApiError:
             await self.app(scope, receive, send)  # the route answers with the right problem
             return
-        entry = self._cache.get(match[1], match[2])
-        if entry is None:
-            await self.app(scope, receive, send)
-            return
+        self._cache.hits += 1
         if match[3] is None:
             scope["route"] = _JSON_ROUTE
             status, headers, body = 200, list(JSON_HEADERS), entry.json_body

@@ -73,20 +73,21 @@ class NearCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, kind: str, subject_id: str) -> Entry | None:
-        """The entry, if the cache is live and holds one; counts the lookup."""
+    def get(self, kind: str, subject_id: str, *, count: bool = True) -> Entry | None:
+        """The entry, if the cache is live and holds one; counts the lookup unless told not to
+        (the hot path counts only what it serves, and a route looks again after it)."""
         if not self.live:
             if self._entries:
                 self._drop_all()
-            self.bypasses += 1
+            self.bypasses += count
             return None
         key = (kind, subject_id)
         entry = self._entries.get(key)
         if entry is None:
-            self.misses += 1
+            self.misses += count
             return None
         self._entries.move_to_end(key)
-        self.hits += 1
+        self.hits += count
         return entry
 
     def put(self, kind: str, subject_id: str, entry: Entry, sequence: int) -> bool:
@@ -105,6 +106,15 @@ class NearCache:
         entry = self._entries.pop((kind, subject_id), None)
         if entry is not None:
             self.bytes -= entry.size
+
+    def wrote(self, kind: str, subject_id: str | None, sequence: int) -> None:
+        """This gateway changed a subject (None: many) at `sequence`: forget it, and never again
+        keep or ask for an answer older than that."""
+        if subject_id is None:
+            self._drop_all()
+        else:
+            self.drop(kind, subject_id)
+        self.sequence = max(self.sequence, sequence)
 
     def heard(self, sequence: int) -> None:
         """The stream spoke (a heartbeat or a change) at `sequence`."""

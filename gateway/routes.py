@@ -64,7 +64,7 @@ async def _pass(request: Request) -> tuple[Entry, bool]:
     if entry is not None:
         return entry, True
     backends, rid = _backends(request), _rid(request)
-    issued = await backends.token.issue(kind.value, subject_id, rid)
+    issued = await backends.token.issue(kind.value, subject_id, rid, cache.sequence)
     image = await backends.image.render(issued.token, None, rid)
     entry = Entry(issued.token, image.image, image.etag)
     cache.put(kind.plural, subject_id, entry, issued.sequence)
@@ -73,11 +73,12 @@ async def _pass(request: Request) -> tuple[Entry, bool]:
 
 async def _token_for(request: Request) -> str:
     kind, subject_id = _subject(request)
-    entry = _near_cache(request).get(kind.plural, subject_id)
+    cache = _near_cache(request)
+    entry = cache.get(kind.plural, subject_id)
     if entry is not None:
         return entry.token
-    issued = await _backends(request).token.issue(kind.value, subject_id, _rid(request))
-    return issued.token
+    rid = _rid(request)
+    return (await _backends(request).token.issue(kind.value, subject_id, rid, cache.sequence)).token
 
 
 def _raw(status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> Response:
@@ -185,7 +186,8 @@ async def verify(request: Request) -> Response:
     ):
         raise ApiError(400, f"expected_kind must be {' or '.join(map(repr, BY_NAME))}")
     expected = BY_NAME[expected_name].value if expected_name else token_pb.SUBJECT_KIND_UNSPECIFIED
-    reply = await _backends(request).token.verify(token, expected, _rid(request))
+    sequence = _near_cache(request).sequence
+    reply = await _backends(request).token.verify(token, expected, _rid(request), sequence)
     subject = reply.subject
     kind = BY_VALUE.get(subject.kind)
     body: dict[str, object] = {
@@ -214,14 +216,14 @@ async def jwks(request: Request) -> Response:
 async def rotate(request: Request) -> Response:
     kind, subject_id = _subject(request)
     reply = await _backends(request).token.rotate(kind.value, subject_id, _rid(request))
-    _near_cache(request).drop(kind.plural, subject_id)  # the stream will say so too
+    _near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
     return JSONResponse({"qr_token": reply.token})
 
 
 async def delete_subject(request: Request) -> Response:
     kind, subject_id = _subject(request)
-    await _backends(request).token.delete(kind.value, subject_id, _rid(request))
-    _near_cache(request).drop(kind.plural, subject_id)
+    reply = await _backends(request).token.delete(kind.value, subject_id, _rid(request))
+    _near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
     return Response(status_code=204)
 
 
@@ -257,6 +259,7 @@ async def import_subjects(request: Request) -> Response:
     reply = await _backends(request).token.import_subjects(
         kind.value, content, _rid(request), timeout
     )
+    _near_cache(request).wrote(kind.plural, None, reply.sequence)
     if reply.errors:
         errors = [{"line": e.line, "field": e.field, "reason": e.reason} for e in reply.errors]
         raise ApiError(422, f"{len(errors)} problem(s) in the file; nothing was written",

@@ -58,6 +58,7 @@ class ImportResult:
 
     counts: UpsertCounts | None
     problems: list[importer.RowProblem]
+    sequence: int = 0
 
 
 def check_subject(kind: str, subject_id: str) -> None:
@@ -192,13 +193,15 @@ class PassBook:
             return ImportResult(None, parsed.problems)
         counts = self._store.upsert(kind, parsed.rows, self._codec.sign)
         self._index.sync()
-        return ImportResult(counts, [])
+        return ImportResult(counts, [], self._index.sequence)
 
-    def delete(self, kind: str, subject_id: str) -> None:
+    def delete(self, kind: str, subject_id: str) -> int:
+        """Delete the subject; returns the change-log position of the deletion."""
         check_subject(kind, subject_id)
         if not self._store.delete(kind, subject_id):
             raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
         self._index.sync()
+        return self._index.sequence
 
     def _current_tokens(self, kind: str, records: list[SubjectRecord]) -> list[SubjectRecord]:
         """The records with tokens that can be handed out, re-signing (same version) if needed."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import grpc
+from sqlalchemy.exc import SQLAlchemyError
 
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
@@ -91,10 +93,18 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    async def _catch_up(self, min_sequence: int) -> None:
+        """Apply the change log up to what the caller has seen, if this replica is behind."""
+        if min_sequence > self._index.sequence:
+            # A database that is down cannot have newer writes either: answer from memory.
+            with contextlib.suppress(SQLAlchemyError):
+                await self._run(self._index.sync)
+
     async def IssueToken(
         self, request: pb.IssueTokenRequest, context: grpc.aio.ServicerContext
     ) -> pb.IssueTokenResponse:
         kind = _kind(request.kind)
+        await self._catch_up(request.min_sequence)
         issued = self._book.issue_cached(kind, request.subject_id)
         if issued is None:  # re-signing writes to the database
             issued = await self._run(self._book.issue, kind, request.subject_id)
@@ -107,6 +117,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyTokenResponse:
         expected = _KIND_NAMES.get(request.expected_kind)
+        await self._catch_up(request.min_sequence)
         verdict = self._book.verify(request.token, expected)
         result = "valid" if verdict.failure is None else verdict.failure.value
         self._metrics.verifications.labels(result).inc()
@@ -117,7 +128,9 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
     ) -> pb.RotateTokenResponse:
         issued = await self._run(self._book.rotate, _kind(request.kind), request.subject_id)
         self._metrics.issues.labels("rotate").inc()
-        return pb.RotateTokenResponse(token=issued.token, kid=issued.kid, version=issued.version)
+        return pb.RotateTokenResponse(
+            token=issued.token, kid=issued.kid, version=issued.version, sequence=issued.sequence
+        )
 
     async def ListTokens(
         self, request: pb.ListTokensRequest, context: grpc.aio.ServicerContext
@@ -155,14 +168,17 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         for name in ("created", "updated", "unchanged"):
             self._metrics.import_rows.labels(kind, name).inc(getattr(counts, name))
         return pb.ImportSubjectsResponse(
-            created=counts.created, updated=counts.updated, unchanged=counts.unchanged
+            created=counts.created,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            sequence=result.sequence,
         )
 
     async def DeleteSubject(
         self, request: pb.DeleteSubjectRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteSubjectResponse:
-        await self._run(self._book.delete, _kind(request.kind), request.subject_id)
-        return pb.DeleteSubjectResponse()
+        sequence = await self._run(self._book.delete, _kind(request.kind), request.subject_id)
+        return pb.DeleteSubjectResponse(sequence=sequence)
 
     async def GetJwks(
         self, request: pb.GetJwksRequest, context: grpc.aio.ServicerContext

@@ -61,12 +61,14 @@ class Subject(_message.Message):
     def __init__(self, kind: _Optional[_Union[SubjectKind, str]] = ..., id: _Optional[str] = ..., registration_no: _Optional[str] = ..., stall_number: _Optional[str] = ..., name: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
 
 class IssueTokenRequest(_message.Message):
-    __slots__ = ("kind", "subject_id")
+    __slots__ = ("kind", "subject_id", "min_sequence")
     KIND_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     kind: SubjectKind
     subject_id: str
-    def __init__(self, kind: _Optional[_Union[SubjectKind, str]] = ..., subject_id: _Optional[str] = ...) -> None: ...
+    min_sequence: int
+    def __init__(self, kind: _Optional[_Union[SubjectKind, str]] = ..., subject_id: _Optional[str] = ..., min_sequence: _Optional[int] = ...) -> None: ...
 
 class IssueTokenResponse(_message.Message):
     __slots__ = ("token", "kid", "version", "sequence")
@@ -81,12 +83,14 @@ class IssueTokenResponse(_message.Message):
     def __init__(self, token: _Optional[str] = ..., kid: _Optional[str] = ..., version: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class VerifyTokenRequest(_message.Message):
-    __slots__ = ("token", "expected_kind")
+    __slots__ = ("token", "expected_kind", "min_sequence")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_KIND_FIELD_NUMBER: _ClassVar[int]
+    MIN_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     token: str
     expected_kind: SubjectKind
-    def __init__(self, token: _Optional[str] = ..., expected_kind: _Optional[_Union[SubjectKind, str]] = ...) -> None: ...
+    min_sequence: int
+    def __init__(self, token: _Optional[str] = ..., expected_kind: _Optional[_Union[SubjectKind, str]] = ..., min_sequence: _Optional[int] = ...) -> None: ...
 
 class VerifyTokenResponse(_message.Message):
     __slots__ = ("valid", "subject", "failure_reason", "kid", "version", "legacy")
@@ -113,14 +117,16 @@ class RotateTokenRequest(_message.Message):
     def __init__(self, kind: _Optional[_Union[SubjectKind, str]] = ..., subject_id: _Optional[str] = ...) -> None: ...
 
 class RotateTokenResponse(_message.Message):
-    __slots__ = ("token", "kid", "version")
+    __slots__ = ("token", "kid", "version", "sequence")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     KID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     token: str
     kid: str
     version: int
-    def __init__(self, token: _Optional[str] = ..., kid: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    sequence: int
+    def __init__(self, token: _Optional[str] = ..., kid: _Optional[str] = ..., version: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class ListTokensRequest(_message.Message):
     __slots__ = ("kind", "page_size", "page_token")
@@ -175,16 +181,18 @@ class RowError(_message.Message):
     def __init__(self, line: _Optional[int] = ..., field: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ImportSubjectsResponse(_message.Message):
-    __slots__ = ("created", "updated", "unchanged", "errors")
+    __slots__ = ("created", "updated", "unchanged", "errors", "sequence")
     CREATED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     created: int
     updated: int
     unchanged: int
     errors: _containers.RepeatedCompositeFieldContainer[RowError]
-    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RowError, _Mapping]]] = ...) -> None: ...
+    sequence: int
+    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RowError, _Mapping]]] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class DeleteSubjectRequest(_message.Message):
     __slots__ = ("kind", "subject_id")
@@ -195,8 +203,10 @@ class DeleteSubjectRequest(_message.Message):
     def __init__(self, kind: _Optional[_Union[SubjectKind, str]] = ..., subject_id: _Optional[str] = ...) -> None: ...
 
 class DeleteSubjectResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("sequence",)
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    def __init__(self, sequence: _Optional[int] = ...) -> None: ...
 
 class GetJwksRequest(_message.Message):
     __slots__ = ()
