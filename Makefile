@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test bench lint generate check-generated system-deps buf venv clean
+.PHONY: run test bench lint generate check-generated system-deps buf bench-node venv clean
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -17,6 +17,10 @@ system-deps:
 
 buf:
 	scripts/install-buf.sh
+
+# The bench's baseline (the original's Node.js stack) and autocannon, from the npm registry.
+bench-node:
+	scripts/install-bench-node.sh
 
 generate: venv
 	scripts/generate.sh
@@ -33,7 +37,7 @@ lint: venv buf
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: system-deps venv buf
+test: system-deps venv buf bench-node
 	$(MAKE) --no-print-directory lint check-generated
 	$(PY) -m pytest
 
@@ -41,7 +45,7 @@ run: venv
 	$(PY) -m qrpass.cli.main db upgrade
 	$(PY) -m qrpass.cli.main up --seed-demo
 
-bench: system-deps venv
+bench: system-deps venv bench-node
 	$(PY) -m bench
 
 clean:

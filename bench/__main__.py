@@ -1,5 +1,6 @@
 """`python -m bench` (`make bench`): start the system as `qrpass up` does, on real PostgreSQL and
-Redis, seed it, and measure each performance claim beside the naive baseline.
+Redis, seed it, and measure each performance claim beside the original system's design
+re-created in Node.js (bench/node/original.js) on the same PostgreSQL and Redis.
 
 BENCH_QUICK=1 runs a short version on 2,000 students (what `make test` checks for shape).
 Writes bench/results.json (or $BENCH_RESULTS), prints a table, and in full mode docs/benchmarks.md.
@@ -13,7 +14,6 @@ import os
 import re
 import resource
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,24 +26,23 @@ import grpc
 import redis
 from tqdm import tqdm
 
-from bench import loadgen, report
-from bench.baseline import render_data_url
+from bench import autocannon, cpu, loadgen, report
+from bench import original as bench_original
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
 from qrpass.token.v1 import token_service_pb2 as token_pb
 from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
-from tests.support.servers import PostgresServer, RedisServer, free_port
+from tests.support.servers import PostgresServer, RedisServer
 from tests.support.services import stack_env
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 STUDENTS = 2_000 if QUICK else 25_000
 STALLS = 200
-OPEN_LOOP_SECONDS = 2 if QUICK else 30
+OPEN_LOOP_SECONDS = 2 if QUICK else 15
 THROUGHPUT_SECONDS = 1 if QUICK else 10
-BASELINE_SECONDS = 1 if QUICK else 5
 GRACE_SECONDS = 1 if QUICK else 10  # how long an open loop waits for its last answers
 CONNECTIONS = 500 if QUICK else 5_000
-BASELINE_CONNECTIONS = 50 if QUICK else 500
+ORIGINAL_RENDERS = 50 if QUICK else 1_000  # real renders by the original; see bench/original.py
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_KEY = "bench-client-key"
 ADMIN_KEY = "bench-admin-key"
@@ -164,15 +163,6 @@ def _in_process(texts: list[str], encoder: str) -> list[float]:
     return samples
 
 
-def _baseline_renders(texts: list[str]) -> list[float]:
-    samples = []
-    for text in tqdm(texts, desc="baseline render", leave=False):
-        start = time.perf_counter()
-        render_data_url(text)
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
 def _warm(system: System) -> tuple[float, float]:
     output = system.cli("warm", "--quiet")
     match = re.search(r"([\d.]+) s, (\d+) QR/s", output)
@@ -209,15 +199,6 @@ async def _grpc_loop(
     return result
 
 
-def _grpc_hits(system: System, tokens: list[str], seconds: float) -> loadgen.LoadResult:
-    async def call(channel: grpc.aio.Channel, i: int) -> bool:
-        request = image_pb.RenderQrCodeRequest(text=tokens[i % len(tokens)])
-        await image_grpc.ImageServiceStub(channel).RenderQrCode(request)
-        return True
-
-    return asyncio.run(_grpc_loop(f"127.0.0.1:{system.image_port}", call, seconds, 64))
-
-
 def _grpc_verify(system: System, tokens: list[str], seconds: float) -> loadgen.LoadResult:
     async def call(channel: grpc.aio.Channel, i: int) -> bool:
         request = token_pb.VerifyTokenRequest(token=tokens[i % len(tokens)])
@@ -247,16 +228,30 @@ def _redis_used_memory(url: str) -> int:
         client.close()
 
 
-def _start_baseline(workdir: Path, tokens: dict[str, str]) -> tuple[subprocess.Popen, int]:
-    path = workdir / "tokens.json"
-    path.write_text(json.dumps(tokens))
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.baseline", str(port), str(path)],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    from tests.support.servers import wait_for_port
+def _service_pids(up_pid: int) -> dict[str, list[int]]:
+    """The three services below `qrpass up`, by name (the image service's tree has its workers)."""
+    found: dict[str, list[int]] = {}
+    for pid in cpu.tree(up_pid):
+        for name in ("gateway", "token_service", "image_service"):
+            if f"-m {name}" in cpu.cmdline(pid):
+                found[name] = [pid]
+    return found
 
-    wait_for_port(port, 30, process)
-    return process, port
+
+def _per_request(spent: dict[str, float], requests: int) -> tuple[float, str]:
+    """Server CPU per request in ms, and its split by process."""
+    total = sum(spent.values()) * 1000 / max(requests, 1)
+    split = ", ".join(f"{name} {seconds * 1000 / max(requests, 1):.3f}"
+                      for name, seconds in spent.items())  # fmt: skip
+    return total, split
+
+
+def _closed(url: str, requests: list[dict], meter: cpu.CpuMeter, headers: dict[str, str]
+            ) -> tuple[autocannon.Closed, float, str]:  # fmt: skip
+    meter.start()
+    result = autocannon.run(url, requests, THROUGHPUT_SECONDS, 64, headers)
+    per_request, split = _per_request(meter.stop(), result.total)
+    return result, per_request, split
 
 
 def run() -> dict:
@@ -266,11 +261,12 @@ def run() -> dict:
     postgres, redis_server = PostgresServer(), RedisServer()
     postgres.start()
     redis_server.start()
-    system = baseline = None
+    system = original = None
     figures: list[dict] = []
     try:
         stage("starting qrpass up")
-        system = System(workdir, postgres.create_database(), redis_server.url)
+        database_url = postgres.create_database()
+        system = System(workdir, database_url, redis_server.url)
         stage("seeding")
         import_seconds = _seed(system)
         tokens = _tokens(system)
@@ -278,95 +274,87 @@ def run() -> dict:
         token_list = [tokens[i] for i in ids]
         auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
         host, port = "127.0.0.1", system.http_port
+        url = f"http://{host}:{port}"
+        stores = {"postgres": [postgres.process.pid], "redis": [redis_server.process.pid]}
+        qrpass_meter = cpu.CpuMeter(_service_pids(system.process.pid) | stores)
+
+        stage("the original (Node.js), its cache filled")
+        original = bench_original.start(database_url, redis_server.url.rsplit("/", 1)[0] + "/1",
+                                        tokens, ORIGINAL_RENDERS)  # fmt: skip
+        original_url = f"http://{host}:{original.port}"
+        original_auth = {"Authorization": f"Bearer {original.auth_token}"}
+        original_meter = cpu.CpuMeter({"node": [original.process.pid]} | stores)
+        render_ms = bench_original.median_ms(original.render_seconds)
 
         stage("cold renders")
-        # 1. Cold render
         sample = token_list[:100] if QUICK else token_list[:300]
         grpc_cold = _cold_render_grpc(system, sample)
         zxing = _in_process([t + "x" for t in sample], "zxing-cpp")
         pure = _in_process([t + "y" for t in sample[: 20 if QUICK else 50]], "qrcode")
-        naive = _baseline_renders(sample[: 20 if QUICK else 50])
-        figures += report.cold_render(grpc_cold, zxing, pure, naive)
+        figures += report.cold_render(grpc_cold, zxing, pure, render_ms)
 
         stage("warm from empty, then again")
-        # 2. Warm, and 7. Redis memory per pass
         system.cli("cache", "clear")
         memory_before = _redis_used_memory(redis_server.url)
         warm_seconds, warm_rate = _warm(system)
         memory_after = _redis_used_memory(redis_server.url)
         skip_seconds, skip_rate = _warm(system)
         subjects = STUDENTS + STALLS
-        baseline_rate = 1 / statistics.median(naive)
-        figures += report.warm(subjects, warm_seconds, warm_rate, skip_seconds, skip_rate, baseline_rate,
-                               (memory_after - memory_before) / subjects, import_seconds)  # fmt: skip
+        figures += report.warm(subjects, warm_seconds, warm_rate, skip_seconds, skip_rate,
+                               1000 / render_ms, (memory_after - memory_before) / subjects,
+                               import_seconds)  # fmt: skip
 
         def pass_path(i: int) -> str:
             return f"/v1/students/{ids[(i * 7919) % len(ids)]}/qr"
 
-        stage("cached passes at 1000 req/s")
-        # 3. Cached passes at a fixed open-loop rate
-        bar = tqdm(total=OPEN_LOOP_SECONDS * 1000, desc="open loop 1000 req/s", leave=False)
-        steady = asyncio.run(loadgen.open_loop(host, port, auth, pass_path, 1000, OPEN_LOOP_SECONDS,
-                                               on_progress=lambda i: bar.update(i - bar.n),
-                                               grace=GRACE_SECONDS))  # fmt: skip
-        bar.close()
+        passes = [{"path": pass_path(i)} for i in range(len(ids))]
+        stage("cached passes, closed loop (autocannon): qrpass, then the original")
+        autocannon.run(url, passes, THROUGHPUT_SECONDS, 64, auth)  # fills the near-cache
+        ours, ours_cpu, ours_split = _closed(url, passes, qrpass_meter, auth)
+        pngs = [{"path": p["path"] + ".png"} for p in passes]
+        png, png_cpu, _ = _closed(url, pngs, qrpass_meter, auth)
+        theirs, theirs_cpu, theirs_split = _closed(original_url, passes, original_meter,
+                                                   original_auth)  # fmt: skip
+        figures += report.closed_loop(ours, ours_cpu, ours_split, png, png_cpu, theirs,
+                                      theirs_cpu, theirs_split)  # fmt: skip
 
-        stage("maximum throughput")
-        # 4. Throughput
-        http_max = asyncio.run(
-            loadgen.closed_loop(host, port, auth, pass_path, 64, THROUGHPUT_SECONDS)
-        )
-        grpc_max = _grpc_hits(system, token_list, THROUGHPUT_SECONDS)
+        stage("cached passes, open loop at 1,000 and 5,000 req/s")
+        steady = {}
+        for rate in (1000, 5000):
+            steady[rate] = asyncio.run(loadgen.open_loop(host, port, auth, pass_path, rate,
+                                                         OPEN_LOOP_SECONDS, grace=GRACE_SECONDS))  # fmt: skip
+        theirs_steady = asyncio.run(loadgen.open_loop(
+            host, original.port, original_auth, pass_path, 1000, OPEN_LOOP_SECONDS,
+            grace=GRACE_SECONDS))  # fmt: skip
+        figures += report.open_loop(steady[1000], steady[5000], theirs_steady)
 
         stage("simultaneous connections")
-        # 5. Simultaneous connections
         crowd_paths = [pass_path(i) for i in range(CONNECTIONS)]
         crowd = asyncio.run(loadgen.simultaneous(host, port, auth, crowd_paths))
+        figures += report.crowd(crowd, CONNECTIONS)
 
         stage("verify")
-        # 6. Verify
         verify_grpc = _grpc_verify(system, token_list, THROUGHPUT_SECONDS)
+        bodies = [{"path": "/v1/verify", "method": "POST",
+                   "body": json.dumps({"token": token_list[(i * 7919) % len(token_list)]})}
+                  for i in range(min(len(token_list), 5000))]  # fmt: skip
+        verify_http = autocannon.run(url, bodies, THROUGHPUT_SECONDS, 32, auth)
 
         def verify_path(i: int) -> str:
-            return "POST /v1/verify " + json.dumps(
-                {"token": token_list[(i * 7919) % len(token_list)]}
-            )
+            return "POST /v1/verify " + bodies[i % len(bodies)]["body"]
 
-        verify_http = asyncio.run(
-            loadgen.closed_loop(host, port, auth, verify_path, 32, THROUGHPUT_SECONDS)
-        )
+        verify_steady = asyncio.run(loadgen.open_loop(host, port, auth, verify_path, 500,
+                                                      OPEN_LOOP_SECONDS, grace=GRACE_SECONDS))  # fmt: skip
+        figures += report.verify(verify_grpc, verify_http, verify_steady)
 
-        stage("the baseline")
-        # The baseline, at the same loads, bounded in time. Its open loop goes last: the server
-        # keeps rendering whatever an overloaded open loop left behind.
-        baseline, baseline_port = _start_baseline(workdir, tokens)
-        b_max = asyncio.run(
-            loadgen.closed_loop(host, baseline_port, {}, pass_path, 64, BASELINE_SECONDS)
-        )
-        b_crowd = asyncio.run(
-            loadgen.simultaneous(
-                host,
-                baseline_port,
-                {},
-                crowd_paths[:BASELINE_CONNECTIONS],
-                timeout=3 * GRACE_SECONDS,
-            )
-        )
-        b_steady = asyncio.run(
-            loadgen.open_loop(
-                host, baseline_port, {}, pass_path, 1000, BASELINE_SECONDS, grace=GRACE_SECONDS
-            )
-        )
-        figures += report.load(steady, http_max, grpc_max, crowd, verify_grpc, verify_http,
-                               b_steady, b_max, b_crowd, CONNECTIONS, BASELINE_CONNECTIONS)  # fmt: skip
         stage("sign (rotate)")
         # Last: rotation replaces tokens, so every cached pass above would become a miss.
         rotate = _grpc_rotate(system, ids, THROUGHPUT_SECONDS)
         figures.append(report.figure("sign (RotateToken) via gRPC", rotate.rate, "tokens/s",
-                                     note="Ed25519 sign + PostgreSQL write per call"))  # fmt: skip
+                                     note="Ed25519 sign + PostgreSQL write + change log per call"))  # fmt: skip
     finally:
-        if baseline is not None:
-            baseline.terminate()
+        if original is not None:
+            original.stop()
         if system is not None:
             system.stop()
         redis_server.stop()

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import grpc
 from starlette.responses import Response
 
+from qrpass.core.grpc_metrics import SERVICE_MESSAGE_KEY
+
 # google/rpc/code.proto's HTTP mapping, as grpc-gateway v2 applies it.
 HTTP_STATUS = {
     grpc.StatusCode.OK: 200,
@@ -74,7 +76,10 @@ def from_rpc_error(
 ) -> ApiError:
     code = code or error.code()
     status = HTTP_STATUS.get(code, 500)
-    if code == grpc.StatusCode.UNAVAILABLE:
+    from_service = any(key == SERVICE_MESSAGE_KEY for key, _ in error.trailing_metadata() or ())
+    if code == grpc.StatusCode.UNAVAILABLE and from_service:
+        detail = error.details() or f"the {backend} is unavailable; retry shortly"
+    elif code == grpc.StatusCode.UNAVAILABLE:
         detail = f"the {backend} is unavailable; retry shortly"
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         detail = f"the {backend} did not answer in time; retry shortly"

@@ -25,6 +25,9 @@ LATENCY_BUCKETS = (
 ErrorCodes = Mapping[type[Exception], tuple[str, str | None]]
 
 
+SERVICE_MESSAGE_KEY = "qrpass-service-message"
+
+
 def _rpc_metrics(side: str, registry: CollectorRegistry) -> tuple[Counter, Counter, Histogram]:
     """The standard started/handled/handling_seconds triplet for side "server" or "client"."""
     labels = ("grpc_type", "grpc_service", "grpc_method")
@@ -112,6 +115,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                     log.exception("unhandled error in %s", handler_call_details.method)
                     mapped = (grpc.StatusCode.INTERNAL, "internal error")
                 code = mapped[0]
+                # Tells clients the message is the service's own, safe to show as it is.
+                context.set_trailing_metadata(((SERVICE_MESSAGE_KEY, "1"),))
                 await context.abort(*mapped)
             finally:
                 handled.labels(*labels, code.name).inc()

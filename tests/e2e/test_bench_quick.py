@@ -13,10 +13,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = (
     "cold render via RenderQrCode, median", "warm", "Redis memory per cached pass",
-    "cached pass via gateway @1000 req/s, p99", "max cached throughput via gateway",
-    "max cached throughput via gRPC", "simultaneous connections, errors", "verify via gRPC",
-    "verify via HTTP gateway", "sign (RotateToken) via gRPC",
+    "cached pass JSON, closed loop", "server CPU per cached pass", "cached pass PNG, closed loop",
+    "cached pass @1000 req/s, p99", "cached pass @5000 req/s, p99",
+    "simultaneous connections, errors", "verify via gRPC", "verify via HTTP (autocannon",
+    "verify via HTTP @500/s, p99", "sign (RotateToken) via gRPC",
 )  # fmt: skip
+# Compared with the original's design, which must really have run beside qrpass.
+AGAINST_THE_ORIGINAL = ("cached pass JSON, closed loop", "server CPU per cached pass")
 
 
 def test_quick_bench_writes_complete_results(tmp_path) -> None:
@@ -45,6 +48,9 @@ def test_quick_bench_writes_complete_results(tmp_path) -> None:
         assert isinstance(figure["value"], int | float) and math.isfinite(figure["value"]), figure
         assert figure["unit"]
         assert (figure["passed"] is None) == (figure["goal"] == ""), figure
+    for expected in AGAINST_THE_ORIGINAL:
+        figure = next(f for f in results["figures"] if expected in f["name"])
+        assert figure["baseline"] and figure["baseline"] > 0 and figure["ratio"], figure
     goals = [f for f in results["figures"] if f["goal"]]
     assert len(goals) >= 7
     assert "ours/baseline" in run.stdout  # the table was printed
