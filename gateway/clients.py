@@ -29,9 +29,11 @@ class _Backend:
 
     name: str  # how errors name the backend: "token_service", "image_service"
     service: str  # the full proto service name, for metrics
+    stub_class: Callable[[grpc.aio.Channel], Any]  # the generated stub
 
     def __init__(self, channel: grpc.aio.Channel, metrics: ClientMetrics, deadline: float) -> None:
         self.channel = channel
+        self._stub = self.stub_class(channel)
         self._metrics = metrics
         self._deadline = deadline
 
@@ -75,10 +77,7 @@ class TokenClient(_Backend):
     """qrpass.token.v1.TokenService."""
 
     name, service = "token_service", "qrpass.token.v1.TokenService"
-
-    def __init__(self, channel: grpc.aio.Channel, metrics: ClientMetrics, deadline: float) -> None:
-        super().__init__(channel, metrics, deadline)
-        self._stub = token_grpc.TokenServiceStub(channel)
+    stub_class = token_grpc.TokenServiceStub
 
     async def issue(
         self, kind: int, subject_id: str, rid: str, min_sequence: int = 0
@@ -123,10 +122,7 @@ class ImageClient(_Backend):
     """qrpass.image.v1.ImageService."""
 
     name, service = "image_service", "qrpass.image.v1.ImageService"
-
-    def __init__(self, channel: grpc.aio.Channel, metrics: ClientMetrics, deadline: float) -> None:
-        super().__init__(channel, metrics, deadline)
-        self._stub = image_grpc.ImageServiceStub(channel)
+    stub_class = image_grpc.ImageServiceStub
 
     async def render(
         self, text: str, options: image_pb.RenderOptions | None, rid: str
