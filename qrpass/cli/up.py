@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -74,18 +75,21 @@ async def _wait_grpc(
             await asyncio.sleep(0.2)
 
 
-def _wait_http(url: str, deadline: float, processes: list[subprocess.Popen[bytes]]) -> None:
+def _wait_ready(url: str, deadline: float, processes: list[subprocess.Popen[bytes]]) -> None:
+    """Until the gateway's /readyz says it reaches every backend: "up" means the whole path works
+    (a gateway that started first is still backing off its first connections for a moment)."""
     while True:
         _check_alive(processes)
         try:
             with urllib.request.urlopen(url, timeout=1) as reply:
-                if reply.status == 200:
+                backends = json.load(reply).get("backends", {})
+                if backends and all(status == "serving" for status in backends.values()):
                     return
-        except OSError:
+        except (OSError, ValueError):
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not answer")
-        time.sleep(0.2)
+            raise TimeoutError(f"{url} did not report every backend serving")
+        time.sleep(0.1)
 
 
 def demo_csv(kind: str, count: int) -> bytes:
@@ -155,7 +159,7 @@ def up(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         asyncio.run(_wait_grpc(targets.token, targets, deadline, processes))
         asyncio.run(_wait_grpc(targets.image, targets, deadline, processes))
-        _wait_http(f"http://127.0.0.1:{port}/healthz", deadline, processes)
+        _wait_ready(f"http://127.0.0.1:{port}/readyz", deadline, processes)
         if args.seed_demo:
             asyncio.run(_seed_if_empty(targets))
     except (TimeoutError, ServiceExited, grpc.aio.AioRpcError) as error:
