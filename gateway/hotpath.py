@@ -33,9 +33,9 @@ _JSON_ROUTE = _Template("/v1/{kind}/{id}/qr")
 _PNG_ROUTE = _Template("/v1/{kind}/{id}/qr.png")
 
 
-def png_headers(etag: str, max_age: int) -> list[tuple[bytes, bytes]]:
+def image_headers(content_type: str, etag: str, max_age: int) -> list[tuple[bytes, bytes]]:
     return [
-        (b"content-type", b"image/png"),
+        (b"content-type", content_type.encode()),
         (b"etag", etag.encode()),
         (b"cache-control", f"private, max-age={max_age}".encode()),
     ]
@@ -85,7 +85,7 @@ class HotPath:
             status, headers, body = 200, list(JSON_HEADERS), entry.json_body
         else:
             scope["route"] = _PNG_ROUTE
-            headers = png_headers(entry.etag, IMAGE_MAX_AGE_SECONDS)
+            headers = image_headers("image/png", entry.etag, IMAGE_MAX_AGE_SECONDS)
             if etag_matches(if_none_match, entry.etag):
                 status, body = 304, b""
             else:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.clients import Backends
 from gateway.errors import ApiError
-from gateway.hotpath import IMAGE_MAX_AGE_SECONDS, JSON_HEADERS, etag_matches, png_headers
+from gateway.hotpath import IMAGE_MAX_AGE_SECONDS, JSON_HEADERS, etag_matches, image_headers
 from gateway.nearcache import Entry, NearCache, pass_body
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.token.v1 import token_service_pb2 as token_pb
@@ -135,8 +135,7 @@ async def _pass_image(request: Request, image_format: int) -> Response:
         etag, content_type, data = image.etag, image.content_type, image.image
         # A bypassed render is not cached server-side yet: let clients come back for it soon.
         max_age = 5 if image.cache_status == image_pb.CACHE_STATUS_BYPASS else None
-    headers = png_headers(etag, max_age or IMAGE_MAX_AGE_SECONDS)
-    headers[0] = (b"content-type", content_type.encode())
+    headers = image_headers(content_type, etag, max_age or IMAGE_MAX_AGE_SECONDS)
     if etag_matches(request.headers.get("if-none-match"), etag):
         return _raw(304, headers)
     return _raw(200, headers, data)

@@ -12,7 +12,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    bindparam,
     create_engine,
     event,
     func,
@@ -154,20 +153,8 @@ class SubjectStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Reads skip the ORM's unit of work and, in autocommit, BEGIN and ROLLBACK round trips.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._get_statements = {
-            kind: select(*table.__table__.columns).where(table.id == bindparam("id"))
-            for kind, table in TABLES.items()
-        }
-
-    def get(self, kind: str, subject_id: str) -> SubjectRecord | None:
-        # The hot path of every pass and every scan: a Core select skips the ORM's unit of work,
-        # and autocommit skips BEGIN and ROLLBACK, two of the three round trips.
-        with self._reader.connect() as connection:
-            row = connection.execute(self._get_statements[kind], {"id": subject_id}).first()
-        if row is None or row.deleted_at is not None:
-            return None
-        return _record(kind, row)
 
     def live(self, kind: str) -> list[SubjectRecord]:
         """Every live subject of a kind: what an in-memory index loads at start."""
