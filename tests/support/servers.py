@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -253,6 +254,18 @@ class PrometheusServer:
             stdout=subprocess.DEVNULL, stderr=(self.dir / "prometheus.log").open("wb"),
         )  # fmt: skip
         wait_for_port(self.port, process=self.process)
+        # The port opens before the storage is loaded; until then queries answer 503.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("prometheus did not become ready in 30 s")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
