@@ -13,11 +13,13 @@ from image_service.pool import RenderPool, RenderWorkerLost
 from image_service.servicer import ImageServicer
 from image_service.settings import ImageSettings
 from qrpass.core.grpc_metrics import ServerInterceptor
-from qrpass.core.grpc_server import RunningServer, Service, create_server
+from qrpass.core.grpc_server import MIB, MessageLimits, RunningServer, Service, create_server
 from qrpass.image.v1 import image_service_pb2 as pb
 from qrpass.image.v1 import image_service_pb2_grpc as pb_grpc
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageService"].full_name
+# A warm batch (5,000 passes) in; the largest image (4,096 px a side) out.
+LIMITS = MessageLimits(receive_bytes=4 * MIB, send_bytes=16 * MIB)
 
 # The cache being down is an answer (BYPASS), never an error; this maps what is left.
 _ERRORS = {
@@ -49,6 +51,7 @@ async def create_image_server(
     return await create_server(
         address or settings.listen_addr,
         [service],
-        tls=settings.common.tls,
+        security=settings.grpc,
+        limits=LIMITS,
         interceptors=[ServerInterceptor(registry, _ERRORS)],
     )

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from qrpass.core.config import CommonSettings, ConfigError, Env
+from qrpass.core.grpc_server import GrpcServerSettings
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,7 @@ class ImageSettings:
     """Everything the image service reads from the environment."""
 
     common: CommonSettings
+    grpc: GrpcServerSettings
     listen_addr: str
     metrics_port: int
     redis_url: str | None
@@ -33,8 +35,10 @@ class ImageSettings:
         cluster = env.bool("REDIS_CLUSTER")
         if cluster and redis_url is None:
             raise ConfigError("REDIS_CLUSTER=true needs REDIS_URL naming any cluster node")
+        common = CommonSettings.from_env(env)
         return cls(
-            common=CommonSettings.from_env(env),
+            common=common,
+            grpc=GrpcServerSettings.from_env(env, common),
             listen_addr=env.address("IMAGE_LISTEN_ADDR", "0.0.0.0:50052"),
             metrics_port=env.int("IMAGE_METRICS_PORT", 9102, maximum=65535),
             redis_url=redis_url,

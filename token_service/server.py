@@ -9,11 +9,12 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import inspect
 
 from qrpass.core.grpc_metrics import ServerInterceptor
-from qrpass.core.grpc_server import RunningServer, Service, create_server
+from qrpass.core.grpc_server import MIB, MessageLimits, RunningServer, Service, create_server
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
 from token_service.errors import STATUS_CODES, SigningKeyError
 from token_service.follower import follow_changes
+from token_service.importer import MAX_FILE_BYTES
 from token_service.index import SubjectIndex
 from token_service.keys import KeyRing, ensure_development_key
 from token_service.metrics import TokenMetrics
@@ -24,6 +25,8 @@ from token_service.store import SubjectStore, create_db_engine
 from token_service.tokens import TokenCodec
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TokenService"].full_name
+# An import file and its envelope in; a page of ListTokens (1,000 passes) out.
+LIMITS = MessageLimits(receive_bytes=MAX_FILE_BYTES + MIB, send_bytes=4 * MIB)
 
 
 def build_keyring(settings: TokenSettings) -> KeyRing:
@@ -69,7 +72,8 @@ async def create_token_server(
     running = await create_server(
         address or settings.listen_addr,
         [service],
-        tls=settings.common.tls,
+        security=settings.grpc,
+        limits=LIMITS,
         interceptors=[ServerInterceptor(registry, STATUS_CODES)],
     )
     follower = asyncio.ensure_future(follow_changes(index, keyring, metrics, executor))

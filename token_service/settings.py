@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qrpass.core.config import CommonSettings, ConfigError, Env
+from qrpass.core.grpc_server import GrpcServerSettings
 
 MIN_SECRET_BYTES = 32
 
@@ -15,6 +16,7 @@ class TokenSettings:
     """Everything the token service reads from the environment."""
 
     common: CommonSettings
+    grpc: GrpcServerSettings
     listen_addr: str
     metrics_port: int
     database_url: str
@@ -47,6 +49,7 @@ class TokenSettings:
             raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql+psycopg2:// URL")
         return cls(
             common=common,
+            grpc=GrpcServerSettings.from_env(env, common),
             listen_addr=env.address("TOKEN_LISTEN_ADDR", "0.0.0.0:50051"),
             metrics_port=env.int("TOKEN_METRICS_PORT", 9101, maximum=65535),
             database_url=database_url,

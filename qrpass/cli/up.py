@@ -129,8 +129,12 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
+# On one machine the gRPC services need no network: only the gateway listens beyond loopback.
+LOOPBACK_LISTEN = {"TOKEN_LISTEN_ADDR": "127.0.0.1:50051", "IMAGE_LISTEN_ADDR": "127.0.0.1:50052"}
+
+
 def up(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
+    env = {**LOOPBACK_LISTEN, **os.environ}
     try:
         settings = Env(env)
         production = settings.choice("QRPASS_ENV", "development", ("development", "production"))

@@ -1,4 +1,4 @@
-"""gRPC server plumbing shared by both services: build, health, reflection, graceful stop."""
+"""gRPC server plumbing shared by both services: security, limits, health, reflection, stop."""
 
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from qrpass.core.config import TlsSettings
+from qrpass.core.authz import AuthzPolicy, interceptors_for
+from qrpass.core.config import CommonSettings, ConfigError, Env, TlsSettings
 from qrpass.core.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
+MIB = 1024 * 1024
+# Calls one process runs at once; past it gRPC answers RESOURCE_EXHAUSTED at once instead of
+# queueing without bound. Sized to the pending-request limit below.
+MAX_CONCURRENT_RPCS = 10_000
+
 SERVER_OPTIONS: tuple[tuple[str, object], ...] = (
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.so_reuseport", 0),
     ("grpc.keepalive_permit_without_calls", 1),
     # gRPC core rejects calls (CANCELLED) once more than 1,000 wait for the application to pick
@@ -29,6 +33,51 @@ SERVER_OPTIONS: tuple[tuple[str, object], ...] = (
     ("grpc.server.max_pending_requests_hard_limit", 20_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
 )
+
+
+@dataclass(frozen=True)
+class MessageLimits:
+    """The largest message a service accepts and sends: what its methods need, no more."""
+
+    receive_bytes: int
+    send_bytes: int
+
+
+@dataclass(frozen=True)
+class GrpcServerSettings:
+    """Who may call a service: TLS (mTLS with a CA), the authorization policy, reflection."""
+
+    tls: TlsSettings
+    policy: AuthzPolicy | None
+    reflection: bool
+
+    @classmethod
+    def from_env(cls, env: Env, common: CommonSettings) -> GrpcServerSettings:
+        """Production serves mTLS with a policy, unless a service mesh does both (`mesh`)."""
+        plaintext = env.optional("QRPASS_GRPC_PLAINTEXT")
+        if plaintext not in (None, "mesh"):
+            raise ConfigError(f"QRPASS_GRPC_PLAINTEXT must be `mesh` or unset, got {plaintext!r}")
+        mesh = plaintext == "mesh"
+        if mesh and common.tls.enabled:
+            raise ConfigError("QRPASS_GRPC_PLAINTEXT=mesh and QRPASS_TLS_* are both set; pick one")
+        policy_file = env.file("QRPASS_GRPC_AUTHZ_POLICY_FILE")
+        if common.production and not mesh:
+            if common.tls.cert_file is None or common.tls.ca_file is None:
+                raise ConfigError(
+                    "production serves gRPC over mTLS: set QRPASS_TLS_CERT_FILE, "
+                    "QRPASS_TLS_KEY_FILE and QRPASS_TLS_CA_FILE (or QRPASS_GRPC_PLAINTEXT=mesh "
+                    "when a service mesh does mTLS and authorization)"
+                )
+            if policy_file is None:
+                raise ConfigError(
+                    "production needs QRPASS_GRPC_AUTHZ_POLICY_FILE to say who may call what "
+                    "(or QRPASS_GRPC_PLAINTEXT=mesh when a service mesh authorizes calls)"
+                )
+        return cls(
+            tls=common.tls,
+            policy=AuthzPolicy.load(policy_file) if policy_file else None,
+            reflection=not common.production,
+        )
 
 
 @dataclass(frozen=True)
@@ -72,25 +121,39 @@ async def create_server(
     address: str,
     services: Sequence[Service],
     *,
-    tls: TlsSettings,
+    security: GrpcServerSettings,
+    limits: MessageLimits,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> RunningServer:
-    """Build, bind and start a server; bind "127.0.0.1:0" to get a free port."""
-    server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
+    """Build, bind and start a server; bind "127.0.0.1:0" to get a free port.
+
+    `interceptors` run outside the authorization check, so refused calls are still counted.
+    """
+    options = (
+        *SERVER_OPTIONS,
+        ("grpc.max_receive_message_length", limits.receive_bytes),
+        ("grpc.max_send_message_length", limits.send_bytes),
+    )
+    server = grpc.aio.server(
+        interceptors=(*interceptors, *interceptors_for(security.policy)),
+        options=options,
+        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+    )
     for service in services:
         service.register(service.servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = tuple(s.name for s in services)
-    reflection.enable_server_reflection(
-        (
-            *names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
-    credentials = server_credentials(tls)
+    if security.reflection:
+        reflection.enable_server_reflection(
+            (
+                *names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+    credentials = server_credentials(security.tls)
     try:  # grpcio raises RuntimeError on a failed bind (older versions returned port 0)
         if credentials is None:
             port = server.add_insecure_port(address)

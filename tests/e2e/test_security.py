@@ -10,43 +10,72 @@ import grpc
 import httpx
 import pytest
 import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from qrpass.core import keyfiles
+from qrpass.image.v1 import image_service_pb2 as image_pb
+from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
 from tests.conftest import students_csv
 from tests.e2e.conftest import ADMIN_KEY, CLIENT_KEY, stack_env
 from tests.support.certs import make_pki
-from tests.support.servers import RedisServer, free_port
-from tests.support.services import ServiceProcess, run_cli
+from tests.support.servers import RedisServer, free_port, wait_for_port
+from tests.support.services import REPO, ServiceProcess, run_cli
+
+POLICY = REPO / "deploy/k8s/grpc-authz-policy.json"
+IDENTITIES = {
+    name: f"spiffe://qrpass/{name}"
+    for name in ("gateway", "warm", "token-service", "image-service")
+}
 
 
-def _tls_env(pki) -> dict[str, str]:
-    return {"QRPASS_TLS_CERT_FILE": str(pki.server_cert), "QRPASS_TLS_KEY_FILE": str(pki.server_key),
-            "QRPASS_TLS_CA_FILE": str(pki.ca)}  # fmt: skip
+def _tls_env(pki, identity: str | None = None) -> dict[str, str]:
+    cert, key = pki.identity(identity) if identity else (pki.server_cert, pki.server_key)
+    return {
+        "QRPASS_TLS_CERT_FILE": str(cert),
+        "QRPASS_TLS_KEY_FILE": str(key),
+        "QRPASS_TLS_CA_FILE": str(pki.ca),
+    }
 
 
-def test_mtls_between_services_and_refusal_without_a_valid_certificate(tmp_path, postgres) -> None:
-    pki = make_pki(tmp_path / "pki")
-    env = stack_env(tmp_path, postgres.create_database(), "redis://127.0.0.1:1/0", **_tls_env(pki))
+def _start_tls(module: str, env: dict[str, str], workdir, port: int) -> ServiceProcess:
+    """Start a service whose gRPC port speaks only TLS (ServiceProcess.start checks in plaintext)."""
+    process = ServiceProcess(module, env, workdir, port)
+    process.process = subprocess.Popen([sys.executable, "-m", module], env=process.env, cwd=workdir,
+                                       stdout=process.log_path.open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
+    wait_for_port(port, process=process.process)
+    return process
+
+
+def _channel(port: int, pki, identity: str | None) -> grpc.Channel:
+    ca = pki.ca.read_bytes()
+    if identity is None:
+        return grpc.secure_channel(f"localhost:{port}", grpc.ssl_channel_credentials(ca))
+    cert, key = pki.identity(identity)
+    credentials = grpc.ssl_channel_credentials(ca, key.read_bytes(), cert.read_bytes())
+    return grpc.secure_channel(f"localhost:{port}", credentials)
+
+
+def test_mtls_and_the_shipped_policy_authorize_each_caller_per_method(tmp_path, postgres) -> None:
+    """Each service proves who calls it (URI SAN) and the deploy/ policy says what each may do."""
+    pki = make_pki(tmp_path / "pki", IDENTITIES)
+    env = stack_env(tmp_path, postgres.create_database(), "redis://127.0.0.1:1/0",
+                    QRPASS_GRPC_AUTHZ_POLICY_FILE=str(POLICY))  # fmt: skip
     del env["REDIS_URL"]
     assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
     token_port = int(env["TOKEN_LISTEN_ADDR"].rpartition(":")[2])
     image_port = int(env["IMAGE_LISTEN_ADDR"].rpartition(":")[2])
-    # The health check in ServiceProcess.start is plain text, so wait on the port instead.
     processes = []
     try:
-        for module, port in (("token_service", token_port), ("image_service", image_port)):
-            process = ServiceProcess(module, env, tmp_path, port)
-            process.process = subprocess.Popen([sys.executable, "-m", module], env=process.env, cwd=tmp_path,
-                                               stdout=process.log_path.open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
-            processes.append(process)
-        from tests.support.servers import wait_for_port
-
-        for process in processes:
-            wait_for_port(process.port, process=process.process)
-        # The gateway dials both over mTLS with the same settings, and serves a pass.
-        gateway = ServiceProcess("gateway", env, tmp_path).start()
+        processes.append(
+            _start_tls("token_service", env | _tls_env(pki, "token-service"), tmp_path, token_port)
+        )
+        processes.append(
+            _start_tls("image_service", env | _tls_env(pki, "image-service"), tmp_path, image_port)
+        )
+        # The gateway dials both with its own identity and serves a pass end to end.
+        gateway = ServiceProcess("gateway", env | _tls_env(pki, "gateway"), tmp_path).start()
         processes.append(gateway)
         auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
         with httpx.Client(base_url=gateway.url, headers=auth, timeout=10) as http:
@@ -54,34 +83,82 @@ def test_mtls_between_services_and_refusal_without_a_valid_certificate(tmp_path,
                                  headers={"Content-Type": "text/csv"})  # fmt: skip
             assert imported.status_code == 200, imported.text
             assert http.get("/v1/students/S00001/qr").status_code == 200
+            assert http.get("/v1/admin/cache/stats").status_code == 200
 
-        def call(credentials: grpc.ChannelCredentials | None) -> pb.VerifyTokenResponse:
-            target = f"127.0.0.1:{token_port}"
+        def token_call(identity: str | None, method: str, request) -> object:
+            with _channel(token_port, pki, identity) as channel:
+                return getattr(pb_grpc.TokenServiceStub(channel), method)(request, timeout=5)
+
+        listing = pb.ListTokensRequest(kind=pb.SUBJECT_KIND_STUDENT)
+        importing = pb.ImportSubjectsRequest(kind=pb.SUBJECT_KIND_STUDENT, content=students_csv(1))
+        # The warm job may list passes; it may not import, and nor may the image service.
+        assert len(token_call("warm", "ListTokens", listing).subject_tokens) == 3
+        for identity, method, request in (
+            ("warm", "ImportSubjects", importing),
+            ("image-service", "ImportSubjects", importing),
+            ("image-service", "ListTokens", listing),
+            ("gateway", "ListTokens", listing),
+        ):
+            with pytest.raises(grpc.RpcError) as refused:
+                token_call(identity, method, request)
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, (identity, method)
+            assert IDENTITIES[identity] in refused.value.details()
+        with _channel(image_port, pki, "warm") as channel:
+            images = image_grpc.ImageServiceStub(channel)
+            assert (
+                images.WarmQrCodes(image_pb.WarmQrCodesRequest(texts=["w"]), timeout=10).rendered
+                == 1
+            )
+            with pytest.raises(grpc.RpcError) as refused:
+                images.ClearCache(image_pb.ClearCacheRequest(), timeout=5)
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            # Health stays open to every caller the transport admits.
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+        # Without a certificate from our CA the TLS handshake itself fails.
+        stranger = grpc.ssl_channel_credentials(pki.ca.read_bytes(), pki.stranger_key.read_bytes(),
+                                                pki.stranger_cert.read_bytes())  # fmt: skip
+        for credentials in (None, grpc.ssl_channel_credentials(pki.ca.read_bytes()), stranger):
+            target = f"localhost:{token_port}"
             channel = (
                 grpc.secure_channel(target, credentials)
                 if credentials
                 else grpc.insecure_channel(target)
             )
-            with channel:
-                return pb_grpc.TokenServiceStub(channel).VerifyToken(
+            with channel, pytest.raises(grpc.RpcError) as refused:
+                pb_grpc.TokenServiceStub(channel).VerifyToken(
                     pb.VerifyTokenRequest(token="a.b.c"), timeout=5
                 )
-
-        ca = pki.ca.read_bytes()
-        good = grpc.ssl_channel_credentials(
-            ca, pki.client_key.read_bytes(), pki.client_cert.read_bytes()
-        )
-        assert call(good).failure_reason == pb.FAILURE_REASON_MALFORMED
-        stranger = grpc.ssl_channel_credentials(
-            ca, pki.stranger_key.read_bytes(), pki.stranger_cert.read_bytes()
-        )
-        for credentials in (None, grpc.ssl_channel_credentials(ca), stranger):
-            with pytest.raises(grpc.RpcError) as refused:
-                call(credentials)
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         for process in processes:
             process.stop()
+
+
+def test_a_caller_without_a_certificate_is_unauthenticated(tmp_path) -> None:
+    """Server-only TLS and a policy: callers have no identity, so every method but health refuses."""
+    pki = make_pki(tmp_path / "pki")
+    env = stack_env(tmp_path, "sqlite:///x.db", "redis://127.0.0.1:1/0",
+                    QRPASS_GRPC_AUTHZ_POLICY_FILE=str(POLICY), QRPASS_TLS_CERT_FILE=str(pki.server_cert),
+                    QRPASS_TLS_KEY_FILE=str(pki.server_key))  # fmt: skip
+    del env["REDIS_URL"]
+    port = int(env["IMAGE_LISTEN_ADDR"].rpartition(":")[2])
+    image = _start_tls("image_service", env, tmp_path, port)
+    try:
+        with _channel(port, pki, None) as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                image_grpc.ImageServiceStub(channel).GetCacheStats(
+                    image_pb.GetCacheStatsRequest(), timeout=5
+                )
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        image.stop()
 
 
 def test_image_service_uses_rediss(tmp_path) -> None:
@@ -96,9 +173,6 @@ def test_image_service_uses_rediss(tmp_path) -> None:
     env = stack_env(tmp_path, "sqlite:///x.db", url)
     image = ServiceProcess("image_service", env, tmp_path).start()
     try:
-        from qrpass.image.v1 import image_service_pb2 as image_pb
-        from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
-
         with grpc.insecure_channel(image.address) as channel:
             stub = image_grpc.ImageServiceStub(channel)
             assert (
@@ -125,7 +199,8 @@ def test_production_run_logs_no_key_api_key_or_token(tmp_path, postgres, redis_s
     (tmp_path / "admin_keys").write_text(ADMIN_KEY + "\n")
     env = stack_env(tmp_path, postgres.create_database(), redis_server.url, QRPASS_ENV="production",
                     QRPASS_KEYS_DIR=str(keys_dir), QRPASS_API_KEYS_FILE=str(tmp_path / "client_keys"),
-                    QRPASS_ADMIN_API_KEYS_FILE=str(tmp_path / "admin_keys"), LOG_LEVEL="DEBUG")  # fmt: skip
+                    QRPASS_ADMIN_API_KEYS_FILE=str(tmp_path / "admin_keys"), LOG_LEVEL="DEBUG",
+                    QRPASS_GRPC_PLAINTEXT="mesh")  # fmt: skip
     del env["QRPASS_API_KEYS"], env["QRPASS_ADMIN_API_KEYS"]
     log_path = tmp_path / "up.log"
     up = subprocess.Popen([sys.executable, "-m", "qrpass.cli.main", "up"], env=env, cwd=tmp_path,

@@ -1,4 +1,5 @@
-"""A throwaway certificate authority for TLS tests: a CA, a server cert for 127.0.0.1, a client cert."""
+"""A throwaway certificate authority for TLS tests: a CA, a server cert for 127.0.0.1, a client
+cert, a stranger's cert from another CA, and named identities with SPIFFE URI SANs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ class Pki:
     client_key: Path
     stranger_cert: Path  # signed by another CA
     stranger_key: Path
+    directory: Path
+
+    def identity(self, name: str) -> tuple[Path, Path]:
+        """(cert, key) of an identity made by make_pki(identities=...)."""
+        return self.directory / f"{name}_cert.pem", self.directory / f"{name}_key.pem"
 
 
 def _name(common_name: str) -> x509.Name:
@@ -36,7 +42,14 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def _issue(
-    subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool, usage=None
+    subject: str,
+    key,
+    issuer_name: x509.Name,
+    issuer_key,
+    *,
+    ca: bool,
+    usage=None,
+    uri: str | None = None,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (
@@ -50,16 +63,21 @@ def _issue(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if not ca:
+        names: list[x509.GeneralName] = [
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ]
+        if uri is not None:
+            names.append(x509.UniformResourceIdentifier(uri))
         builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
+            x509.SubjectAlternativeName(names),
             critical=False,
         ).add_extension(x509.ExtendedKeyUsage(usage), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def make_pki(directory: Path) -> Pki:
+def make_pki(directory: Path, identities: dict[str, str] | None = None) -> Pki:
+    """The CA and its certificates; `identities` maps a name to its URI SAN (spiffe://...)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {name: directory / f"{name}.pem" for name in
              ("ca", "server_cert", "server_key", "client_cert", "client_key", "stranger_cert", "stranger_key")}  # fmt: skip
@@ -82,4 +100,10 @@ def make_pki(directory: Path) -> Pki:
         cert = _issue(f"qrpass {role}", key, issuer_name, issuer_key, ca=False, usage=usage)
         paths[f"{role}_cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(paths[f"{role}_key"], key)
-    return Pki(**paths)
+    both = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    for name, uri in (identities or {}).items():
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _issue(f"qrpass {name}", key, ca_cert.subject, ca_key, ca=False, usage=both, uri=uri)
+        (directory / f"{name}_cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(directory / f"{name}_key.pem", key)
+    return Pki(**paths, directory=directory)
