@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -56,7 +57,13 @@ def _load_ed25519(path: Path) -> Key:
 
 
 class KeyRing:
-    """Loads `<kid>.pem` keys from a directory and reloads them when the directory changes."""
+    """Loads `<kid>.pem` keys from a directory and rebuilds them whenever the directory changes.
+
+    The files are the truth: a removed file stops verifying at the next reload, a malformed one
+    is skipped (logged, counted) while the rest apply, and production never loads a `dev*` key.
+    If the active key's file goes, signing moves to the newest remaining key, unless
+    QRPASS_ACTIVE_KID pins it: then signing fails, naming the key, until the file is back.
+    """
 
     def __init__(
         self,
@@ -76,6 +83,9 @@ class KeyRing:
         self._active: Key | None = None
         self._stamp: tuple[Any, ...] = ()
         self._checked = 0.0
+        self.missing_active: str | None = None  # the configured signer, while it has no file
+        self.skipped_files: tuple[str, ...] = ()  # key files that could not be loaded
+        self._ignored_development = False
         if algorithm == "HS256":
             if hs256_secret is None:
                 raise SigningKeyError("HS256 needs a secret")
@@ -83,14 +93,16 @@ class KeyRing:
             kid = "hs" + hashlib.sha256(secret).hexdigest()[:8]
             self._active = Key(kid, "HS256", secret, secret)
             self._keys = {kid: self._active}
-        else:
-            self._reload()
+            return
+        self._reload()
+        if self._active is None or self.missing_active is not None:
+            raise SigningKeyError(self._no_signer_message())  # a bad key setup stops start-up
 
     @property
     def active(self) -> Key:
         self.refresh()
         if self._active is None:
-            raise SigningKeyError("no active signing key")
+            raise SigningKeyError(self._no_signer_message())
         return self._active
 
     def get(self, kid: str) -> Key | None:
@@ -107,7 +119,7 @@ class KeyRing:
         return [jwk for key in self._keys.values() if (jwk := key.jwk()) is not None]
 
     def refresh(self) -> None:
-        """Reload if the directory changed; checked at most once a second."""
+        """Rebuild from the files if the directory changed; checked at most once a second."""
         if self._algorithm != "EdDSA":
             return
         now = time.monotonic()
@@ -116,11 +128,16 @@ class KeyRing:
         with self._lock:
             self._checked = now
             if self._directory_stamp() != self._stamp:
-                try:
-                    self._reload()
-                except (SigningKeyError, OSError, ValueError) as error:
-                    # Keep serving with the keys we have rather than fail every request.
-                    log.error("keys directory unusable, keeping previous keys: %s", error)
+                self._reload()
+
+    def _no_signer_message(self) -> str:
+        if self.missing_active is not None:
+            return (
+                f"the active signing key {self.missing_active!r} has no usable file in "
+                f"{self._dir}; restore it, or make another key active (`qrpass keys rotate`)"
+            )
+        ignored = " (production ignores development keys, dev*)" if self._ignored_development else ""
+        return f"no usable Ed25519 signing key (<kid>.pem) in {self._dir}{ignored}"
 
     def _directory_stamp(self) -> tuple[Any, ...]:
         try:
@@ -129,26 +146,48 @@ class KeyRing:
                 for p in self._dir.iterdir()
                 if p.suffix == ".pem" or p.name == keyfiles.ACTIVE_FILE
             )
-        except FileNotFoundError:
+        except OSError:
             return ("missing",)
         return tuple(entries)
 
+    def _load_all(self) -> tuple[dict[str, Key], list[str]]:
+        keys: dict[str, Key] = {}
+        skipped: list[str] = []
+        for kid in keyfiles.list_kids(self._dir):
+            if self._production and kid.startswith(keyfiles.DEV_PREFIX):
+                log.warning("production ignores the development key", extra={"kid": kid})
+                self._ignored_development = True
+                continue
+            try:
+                keys[kid] = _load_ed25519(self._dir / f"{kid}.pem")
+            except (SigningKeyError, OSError, ValueError, TypeError, UnsupportedAlgorithm) as error:
+                log.error("skipping a key file that cannot be loaded",
+                          extra={"kid": kid, "error": type(error).__name__})  # fmt: skip
+                skipped.append(kid)
+        return keys, skipped
+
     def _reload(self) -> None:
         stamp = self._directory_stamp()
-        keys = {
-            kid: _load_ed25519(self._dir / f"{kid}.pem") for kid in keyfiles.list_kids(self._dir)
-        }
-        if not keys:
-            raise SigningKeyError(f"no Ed25519 keys (<kid>.pem) in {self._dir}")
-        wanted = self._pinned_active or keyfiles.read_active(self._dir) or max(keys)
-        active = keys.get(wanted)
-        if active is None:
-            raise SigningKeyError(f"the active key {wanted!r} has no file in {self._dir}")
-        if self._production and active.kid.startswith(keyfiles.DEV_PREFIX):
-            raise SigningKeyError(f"production refuses the development key {active.kid!r}")
-        if self._active is not None and active.kid != self._active.kid:
+        keys, skipped = self._load_all()
+        wanted = self._pinned_active or keyfiles.read_active(self._dir)
+        newest = keys[max(keys)] if keys else None
+        active = newest if wanted is None else keys.get(wanted)
+        missing = wanted if wanted is not None and active is None else None
+        if missing is not None and self._pinned_active is None and newest is not None:
+            active = newest
+            log.error("the active key has no usable file; signing with the newest remaining key",
+                      extra={"missing_kid": missing, "kid": active.kid})  # fmt: skip
+        elif missing is not None:
+            log.error("the active key has no usable file; passes cannot be issued until it returns",
+                      extra={"missing_kid": missing})  # fmt: skip
+        if active is not None and self._active is not None and active.kid != self._active.kid:
             log.info("signing key changed", extra={"kid": active.kid})
+        removed = set(self._keys) - set(keys)
+        if removed:
+            log.warning("keys removed; passes they signed no longer verify",
+                        extra={"kids": sorted(removed)})  # fmt: skip
         self._keys, self._active, self._stamp = keys, active, stamp
+        self.missing_active, self.skipped_files = missing, tuple(skipped)
 
 
 def ensure_development_key(keys_dir: Path) -> str | None:

@@ -49,3 +49,13 @@ class TokenMetrics:
             "Open WatchSubjectChanges streams (gateways keeping a near-cache).",
             registry=registry,
         )
+        self.active_key_missing = Gauge(
+            "qrpass_token_active_key_missing",
+            "1 while the configured signing key has no usable file (signing fell back or fails).",
+            registry=registry,
+        )
+        self.key_files_skipped = Gauge(
+            "qrpass_token_key_files_skipped",
+            "Key files in the keys directory that could not be loaded and are ignored.",
+            registry=registry,
+        )

@@ -65,6 +65,8 @@ async def create_token_server(
     metrics = TokenMetrics(registry)
     for kind in ("student", "stall"):
         metrics.index_subjects.labels(kind).set_function(lambda kind=kind: index.size(kind))
+    metrics.active_key_missing.set_function(lambda: keyring.missing_active is not None)
+    metrics.key_files_skipped.set_function(lambda: len(keyring.skipped_files))
     executor = ThreadPoolExecutor(8, "db")
     book = PassBook(store, codec, keyring, index)
     servicer = TokenServicer(book, index, metrics, executor)
