@@ -136,8 +136,10 @@ class KeyRing:
                 f"the active signing key {self.missing_active!r} has no usable file in "
                 f"{self._dir}; restore it, or make another key active (`qrpass keys rotate`)"
             )
-        ignored = " (production ignores development keys, dev*)" if self._ignored_development else ""
-        return f"no usable Ed25519 signing key (<kid>.pem) in {self._dir}{ignored}"
+        message = f"no usable Ed25519 signing key (<kid>.pem) in {self._dir}"
+        if self._ignored_development:
+            message += " (production ignores development keys, dev*)"
+        return message
 
     def _directory_stamp(self) -> tuple[Any, ...]:
         try:

@@ -110,7 +110,7 @@ class PassBook:
         record = self._index.get(kind, subject_id)
         if record is None:
             raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
-        if record.token and self._codec.is_current(record.kid, record.issued_at):
+        if record.token and self._codec.is_current(record.token, record.kid):
             return self._issued(record)
         return None
 
@@ -142,7 +142,7 @@ class PassBook:
         if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
             raise InvalidRequest(f"token is longer than {MAX_TOKEN_BYTES} bytes")
         current = self._index.by_token(token)
-        if current is not None and self._codec.still_valid(current.kid, current.issued_at):
+        if current is not None and self._codec.still_valid(token, current.kid):
             # Byte for byte the subject's current token, which this service signed: the
             # signature was checked when it was made; its key and lifetime are checked now.
             found = dict(kind=current.kind, subject_id=current.id, kid=current.kid or "",
@@ -206,7 +206,7 @@ class PassBook:
     def _current_tokens(self, kind: str, records: list[SubjectRecord]) -> list[SubjectRecord]:
         """The records with tokens that can be handed out, re-signing (same version) if needed."""
         now = int(time.time())
-        stale = [r for r in records if not (r.token and self._codec.is_current(r.kid, r.issued_at))]
+        stale = [r for r in records if not (r.token and self._codec.is_current(r.token, r.kid))]
         if not stale:
             return records
         fresh: dict[str, SubjectRecord] = {}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import enum
+import functools
 import hashlib
 import hmac
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -73,6 +76,7 @@ class TokenCodec:
         self._audience = audience
         self._ttl = ttl_seconds
         self._legacy_secret = legacy_secret
+        self._required = [*_REQUIRED, "exp"] if ttl_seconds > 0 else _REQUIRED
 
     @property
     def ttl_seconds(self) -> int:
@@ -100,22 +104,25 @@ class TokenCodec:
         )
         return token, key.kid
 
-    def is_current(self, kid: str | None, issued_at: int | None, now: int | None = None) -> bool:
+    def is_current(self, token: str, kid: str | None, now: int | None = None) -> bool:
         """Whether a stored token can still be handed out, or must be re-signed."""
         if not kid or self._keyring.get(kid) is None:
             return False
         if self._ttl > 0:
             now = int(time.time()) if now is None else now
-            # Re-sign at half-life, so a pass handed out always has time left on it.
-            return issued_at is not None and now < issued_at + self._ttl // 2
+            expires = expires_at(token)
+            # Re-sign at half-life, so a pass handed out always has time left on it; a pass
+            # signed before the lifetime was set has no `exp` and is re-signed at once.
+            return expires is not None and now < expires - self._ttl // 2
         return True
 
-    def still_valid(self, kid: str | None, issued_at: int | None) -> bool:
-        """Whether a token this service signed (with `kid`, at `issued_at`) verifies now."""
+    def still_valid(self, token: str, kid: str | None) -> bool:
+        """Whether a token this service signed (with `kid`) verifies now."""
         if not kid or self._keyring.get(kid) is None:
             return False
         if self._ttl > 0:
-            return issued_at is not None and time.time() <= issued_at + self._ttl + _LEEWAY_SECONDS
+            expires = expires_at(token)
+            return expires is not None and time.time() <= expires + _LEEWAY_SECONDS
         return True
 
     def decode(self, token: str) -> Decoded:
@@ -145,12 +152,15 @@ class TokenCodec:
                 issuer=self._issuer,
                 audience=self._audience,
                 leeway=_LEEWAY_SECONDS,
-                options={"require": _REQUIRED},
+                options={"require": self._required},
             )
         except jwt.InvalidSignatureError:
             return _fail(Failure.BAD_SIGNATURE, kid)
         except jwt.ExpiredSignatureError:
             return _fail(Failure.EXPIRED, kid)
+        except jwt.MissingRequiredClaimError as error:
+            # With a lifetime set, a pass without `exp` (signed before) has outlived it.
+            return _fail(Failure.EXPIRED if error.claim == "exp" else Failure.MALFORMED, kid)
         except (jwt.InvalidTokenError, ValueError, TypeError):
             return _fail(Failure.MALFORMED, kid)
         sub, kind, ver = payload.get("sub"), payload.get("kind"), payload.get("ver")
@@ -187,6 +197,17 @@ class TokenCodec:
             return _fail(Failure.BAD_SIGNATURE)
         # Legacy passes count as version 1, so rotating the subject revokes them too.
         return Decoded(Claims(kind, str(subject_id), 1, "", legacy=True), None)
+
+
+@functools.lru_cache(maxsize=65_536)
+def expires_at(token: str) -> int | None:
+    """The `exp` claim of a token this service signed (its signature was checked at signing)."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    except (IndexError, ValueError):
+        return None
+    expires = payload.get("exp") if isinstance(payload, dict) else None
+    return expires if type(expires) is int else None
 
 
 def _js_str(value: object) -> str:

@@ -176,6 +176,33 @@ def test_lifetime_adds_exp_and_expired_tokens_fail(start_token_service) -> None:
     assert claims["exp"] - claims["iat"] == 3600
 
 
+def test_setting_a_lifetime_expires_passes_signed_without_one(tmp_path) -> None:
+    """Static passes, then JWT_TTL_SECONDS: the old passes verify as expired and are re-signed."""
+    from tests.conftest import TokenClient
+    from tests.support.services import ServiceProcess
+
+    env = base_env(tmp_path)
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+    static = TokenClient(ServiceProcess("token_service", env, tmp_path).start())
+    try:
+        static.import_csv(students_csv(2))
+        old = static.issue("S00001").token
+        assert static.verify(old).valid
+    finally:
+        static.close()
+    timed = TokenClient(
+        ServiceProcess("token_service", env | {"JWT_TTL_SECONDS": "3600"}, tmp_path).start()
+    )
+    try:
+        assert timed.verify(old).failure_reason == R.FAILURE_REASON_EXPIRED
+        fresh = timed.issue("S00001")
+        assert fresh.token != old and fresh.version == 1
+        assert timed.verify(fresh.token).valid
+        assert timed.verify(old).failure_reason == R.FAILURE_REASON_EXPIRED
+    finally:
+        timed.close()
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
