@@ -34,14 +34,15 @@ log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
-# (method, path, endpoint, access): access is "public", "client" or "admin".
+# (method, path, endpoint, access): access is one of auth.ACCESS_LEVELS; a key of a level may
+# call the routes of its level and of the levels below it.
 ROUTE_TABLE: list[tuple[str, str, Endpoint, str]] = [
     ("GET", "/healthz", routes.healthz, "public"),
     ("GET", "/readyz", routes.readyz, "public"),
     ("GET", "/metrics", routes.metrics, "public"),
     ("GET", "/openapi.json", routes.openapi, "public"),
     ("GET", "/v1/jwks", routes.jwks, "public"),
-    ("POST", "/v1/verify", routes.verify, "client"),
+    ("POST", "/v1/verify", routes.verify, "scanner"),
     ("GET", "/v1/admin/cache/stats", routes.cache_stats, "admin"),
     ("DELETE", "/v1/admin/cache", routes.cache_clear, "admin"),
     ("POST", "/v1/admin/import/{kind}", routes.import_subjects, "admin"),
@@ -72,11 +73,11 @@ register_url_convertor("kind", KindConvertor())
 def _guarded(endpoint: Endpoint, access: str) -> Endpoint:
     if access == "public":
         return endpoint
-    admin = access == "admin"
 
     async def guarded(request: Request) -> Response:
         authenticator: Authenticator = request.app.state.authenticator
-        authenticator.check(request.headers.get("authorization"), admin=admin)
+        address = request.client.host if request.client else ""
+        authenticator.check(request.headers.get("authorization"), access, address)
         return await endpoint(request)
 
     guarded.__name__ = endpoint.__name__
@@ -165,7 +166,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     app.state.registry = registry
     app.state.openapi = build_openapi(ROUTE_TABLE)
     app.state.near_cache = near_cache
-    app.state.authenticator = authenticator = Authenticator(
-        settings.client_keys, settings.admin_keys, settings.rate_limit_per_minute
-    )
+    keys = {"scanner": settings.scanner_keys, "client": settings.client_keys,
+            "admin": settings.admin_keys}  # fmt: skip
+    app.state.authenticator = authenticator = Authenticator(keys, settings.rate_limit_per_minute)
     return HttpMetrics(RequestId(HotPath(app, near_cache, authenticator)), registry)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import Authenticator
-from gateway.errors import ApiError
+from gateway.errors import ApiError, problem_for
 from gateway.nearcache import NearCache
 from qrpass.vocabulary import ID_RULE, PLURAL_RULE
 
@@ -75,9 +75,11 @@ class HotPath:
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
         try:
-            self._authenticator.check(authorization, admin=False)
-        except ApiError:
-            await self.app(scope, receive, send)  # the route answers with the right problem
+            client = scope.get("client")
+            self._authenticator.check(authorization, "client", client[0] if client else "")
+        except ApiError as error:
+            scope["route"] = _JSON_ROUTE if match[3] is None else _PNG_ROUTE
+            await problem_for(error)(scope, receive, send)
             return
         self._cache.hits += 1
         if match[3] is None:

@@ -11,12 +11,15 @@ _ERRORS = {
     for code, text in (
         ("400", "A parameter or the body is invalid; `detail` says which and why."),
         ("401", "No API key, or a wrong one."),
-        ("403", "A client key on an admin route."),
+        ("403", "The key's level is below the route's (scanner < client < admin)."),
         ("404", "No such subject or route."),
         ("413", "The body is too large."),
         ("415", "The body's media type is not accepted."),
         ("422", "Rows of the import file are invalid; nothing was written."),
-        ("429", "The per-key rate limit was reached; see Retry-After."),
+        (
+            "429",
+            "The per-key rate limit, or the limit on wrong keys per address, was reached; see Retry-After.",
+        ),
         ("503", "A backend service is unavailable."),
         ("504", "A backend service did not answer in time."),
     )
@@ -109,6 +112,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+_ACCESS_TEXT = {
+    "scanner": "Any API key: scanner, client or admin.",
+    "client": "A client or admin API key (a scanner key gets 403).",
+    "admin": "An admin API key.",
+}
+
+
 def build_openapi(
     route_table: Sequence[tuple[str, str, Callable[..., Any], str]],
 ) -> dict[str, Any]:
@@ -118,10 +128,13 @@ def build_openapi(
         operation["operationId"] = endpoint.__name__
         responses = dict(operation["responses"])
         errors = ["503", "504"] if access == "public" and path.startswith("/v1") else []
+        operation["x-qrpass-access"] = access
         if access != "public":
             errors = ["400", "401", "404", "429", "503", "504"]
-            errors += ["403"] if access == "admin" else []
+            errors += ["403"] if access != "scanner" else []
             operation["security"] = [{"bearer": []}]
+            text = f"{operation.get('description', '')} {_ACCESS_TEXT[access]}"
+            operation["description"] = text.strip()
         if endpoint.__name__ in ("verify", "import_subjects"):
             errors += ["413", "415"] if endpoint.__name__ == "import_subjects" else ["413"]
         if endpoint.__name__ == "import_subjects":

@@ -1,48 +1,94 @@
-"""uvicorn's httptools protocol with a cap on the request head: 431 past 16 KiB, then close.
+"""uvicorn's httptools protocol with limits on the request head: 16 KiB, and 10 s to send it.
 
-uvicorn (with httptools) buffers a request line and headers of any size; a client could make
-the gateway hold megabytes per connection. This counts head bytes as they arrive, before the
-parser buffers them, and stops at the limit.
+uvicorn (with httptools) buffers a request line and headers of any size and waits for them
+forever; a client could make the gateway hold megabytes per connection, or hold thousands of
+connections by sending a head a byte at a time (slowloris). This counts head bytes as they
+arrive, before the parser buffers them, and closes a connection whose head is not complete
+within HEAD_TIMEOUT_SECONDS of its first byte (or of the connection, for a silent one).
+Idle keep-alive connections between requests are closed by uvicorn's own keep-alive timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD_BYTES = 16 * 1024
-_BODY = json.dumps({
-    "type": "https://qrpass.dev/problems/request-header-fields-too-large",
-    "title": "Request Header Fields Too Large",
-    "status": 431,
-    "detail": f"the request line and headers must fit in {MAX_HEAD_BYTES} bytes",
-}).encode()  # fmt: skip
-_RESPONSE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: application/problem+json\r\n"
-    b"connection: close\r\n" + f"content-length: {len(_BODY)}\r\n\r\n".encode() + _BODY
+HEAD_TIMEOUT_SECONDS = 10.0
+
+
+def _closing_problem(status: int, title: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 problem+json response that closes the connection."""
+    slug = title.lower().replace(" ", "-")
+    body = json.dumps({"type": f"https://qrpass.dev/problems/{slug}", "title": title,
+                       "status": status, "detail": detail}).encode()  # fmt: skip
+    head = (
+        f"HTTP/1.1 {status} {title}\r\ncontent-type: application/problem+json\r\n"
+        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_TOO_LARGE = _closing_problem(
+    431,
+    "Request Header Fields Too Large",
+    f"the request line and headers must fit in {MAX_HEAD_BYTES} bytes",
+)
+_TOO_SLOW = _closing_problem(
+    408,
+    "Request Timeout",
+    f"the request line and headers must arrive within {HEAD_TIMEOUT_SECONDS:g} s",
 )
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """Counts the bytes of each request head; the body is not counted."""
+    """Bounds each request head in bytes and in time; the body is not counted."""
 
     _reading_head = True
     _head_bytes = 0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._reading_head or self.transport.is_closing():
+            return
+        if self._head_bytes:
+            self.transport.write(_TOO_SLOW)
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._reading_head:
+            if self._head_timer is None:  # a new request on a kept-alive connection
+                self._arm_head_timer()
             end = data.find(b"\r\n\r\n")
             self._head_bytes += len(data) if end < 0 else end
             if self._head_bytes > MAX_HEAD_BYTES:
-                self.transport.write(_RESPONSE)
+                self.transport.write(_TOO_LARGE)
                 self.transport.close()
                 return
         super().data_received(data)
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        self._cancel_head_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -94,8 +94,13 @@ async def pass_json(request: Request) -> Response:
     return _raw(200, JSON_HEADERS, body)
 
 
+def _digits(raw: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() then rejects."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def _int_param(name: str, raw: str, low: int, high: int) -> int:
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not _digits(raw) or not low <= int(raw) <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}, got {raw!r}")
     return int(raw)
 
@@ -152,7 +157,7 @@ async def pass_svg(request: Request) -> Response:
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes `limit` (never buffered whole)."""
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
+    if _digits(length) and int(length) > limit:
         raise ApiError(413, f"the body is larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():

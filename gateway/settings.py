@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qrpass.core.config import CommonSettings, ConfigError, Env, parse_api_keys
+from gateway.auth import MIN_PRODUCTION_KEY_LENGTH, parse_api_keys
+from qrpass.core.config import CommonSettings, ConfigError, Env
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class GatewaySettings:
     image_target: str
     client_keys: frozenset[str]
     admin_keys: frozenset[str]
+    scanner_keys: frozenset[str]
     rate_limit_per_minute: int
     near_cache_bytes: int = 256 * 1024 * 1024
     deadline_seconds: float = 10.0
@@ -29,8 +31,13 @@ class GatewaySettings:
     def from_env(cls, env: Env | None = None) -> GatewaySettings:
         env = env or Env()
         common = CommonSettings.from_env(env)
-        client = parse_api_keys(env.secret("QRPASS_API_KEYS"), "QRPASS_API_KEYS")
-        admin = parse_api_keys(env.secret("QRPASS_ADMIN_API_KEYS"), "QRPASS_ADMIN_API_KEYS")
+        minimum = MIN_PRODUCTION_KEY_LENGTH if common.production else 1
+
+        def keys(name: str) -> frozenset[str]:
+            return parse_api_keys(env.secret(name), name, min_length=minimum)
+
+        client, admin = keys("QRPASS_API_KEYS"), keys("QRPASS_ADMIN_API_KEYS")
+        scanner = keys("QRPASS_SCANNER_API_KEYS")
         if common.production and not admin:
             raise ConfigError(
                 "production needs QRPASS_ADMIN_API_KEYS (or QRPASS_ADMIN_API_KEYS_FILE)"
@@ -44,6 +51,7 @@ class GatewaySettings:
             image_target=env.str("IMAGE_SERVICE_ADDR", "127.0.0.1:50052"),
             client_keys=client,
             admin_keys=admin,
+            scanner_keys=scanner,
             rate_limit_per_minute=env.int("QRPASS_RATE_LIMIT_PER_MINUTE", 0),
             # 0 turns the near-cache off: every pass then goes through both services.
             near_cache_bytes=env.int("GATEWAY_NEAR_CACHE_MB", 256, maximum=65_536) * 1024 * 1024,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ class Env:
     def address(self, name: str, default: str) -> str:
         value = self.str(name, default)
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
+        if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
             raise ConfigError(f"{name} must be host:port, got {value!r}")
         return value
 
@@ -128,20 +127,3 @@ class CommonSettings:
             ),
             tls=tls,
         )
-
-
-def parse_api_keys(raw: str | None, name: str) -> frozenset[str]:
-    """Comma-separated keys, each plain or `sha256:<hex>`, as a set of sha256 hex digests."""
-    digests: set[str] = set()
-    for entry in (raw or "").split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        if entry.startswith("sha256:"):
-            digest = entry.removeprefix("sha256:").lower()
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise ConfigError(f"{name} has a sha256: entry that is not 64 hex digits")
-            digests.add(digest)
-        else:
-            digests.add(hashlib.sha256(entry.encode()).hexdigest())
-    return frozenset(digests)

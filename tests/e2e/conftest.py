@@ -14,7 +14,13 @@ import httpx
 import pytest
 
 from tests.conftest import stalls_csv, students_csv
-from tests.support.services import ADMIN_KEY, CLIENT_KEY, ServiceProcess, run_cli, stack_env
+from tests.support.services import (
+    ADMIN_KEY,
+    CLIENT_KEY,
+    ServiceProcess,
+    run_cli,
+    stack_env,
+)
 
 
 @dataclass

@@ -9,9 +9,11 @@ import jwt
 import pytest
 
 from gateway.app import ROUTE_TABLE
+from gateway.auth import ACCESS_LEVELS
 from tests.conftest import LEGACY_SECRET
 from tests.e2e.conftest import ADMIN_KEY, CLIENT_KEY, Stack
 from tests.support.qr import decode_png, decode_svg
+from tests.support.services import SCANNER_KEY
 from token_service.tokens import legacy_checksum
 
 
@@ -181,29 +183,35 @@ def test_request_id_is_returned_and_generated(stack: Stack) -> None:
 def test_auth_matrix_over_every_route(stack: Stack) -> None:
     """Built from the app's own route table, so a new route cannot escape it."""
     assert len(ROUTE_TABLE) >= 14
+    levels = ACCESS_LEVELS.index
+    assert {access for *_, access in ROUTE_TABLE} == set(ACCESS_LEVELS)
     for method, path, _endpoint, access in ROUTE_TABLE:
         concrete = path.replace("{kind}", "students").replace("{id}", "S00005")
         for key, label in (
-            (None, "none"),
-            ("wrong-key", "wrong"),
+            (None, "public"),
+            ("wrong-key", "public"),
+            (SCANNER_KEY, "scanner"),
             (CLIENT_KEY, "client"),
             (ADMIN_KEY, "admin"),
         ):
             reply = stack.request(method, concrete, key, content=b"{}")
             status = reply.status_code
-            if access == "public" or label == "admin" or (label == "client" and access == "client"):
-                assert status not in (401, 403), (method, path, label, status)
-            elif label in ("none", "wrong"):
-                assert status == 401, (method, path, label, status)
+            if levels(label) >= levels(access):
+                assert status not in (401, 403), (method, path, key, status)
+            elif label == "public":
+                assert status == 401, (method, path, key, status)
                 assert reply.headers["www-authenticate"] == "Bearer"
             else:
-                assert status == 403, (method, path, label, status)
+                assert status == 403, (method, path, key, status)
+                assert access in reply.json()["detail"]
 
 
-def test_openapi_documents_every_route(stack: Stack) -> None:
+def test_openapi_documents_every_route_and_its_access_level(stack: Stack) -> None:
     document = stack.get("/openapi.json", key=None).json()
-    for method, path, _endpoint, _access in ROUTE_TABLE:
-        assert method.lower() in document["paths"][path], path
+    for method, path, _endpoint, access in ROUTE_TABLE:
+        operation = document["paths"][path][method.lower()]
+        assert operation["x-qrpass-access"] == access, path
+        assert ("security" in operation) == (access != "public"), path
 
 
 def test_readyz_and_metrics(stack: Stack) -> None:

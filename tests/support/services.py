@@ -31,8 +31,10 @@ def base_env(workdir: Path, **overrides: str) -> dict[str, str]:
 
 
 LEGACY_SECRET = "the-original-systems-shared-secret"
+# 24 characters or more, as production requires.
 CLIENT_KEY = "client-key-for-e2e-tests"
-ADMIN_KEY = "admin-key-for-e2e-tests"
+ADMIN_KEY = "admin-key-for-the-e2e-tests"
+SCANNER_KEY = "scanner-key-for-e2e-tests"
 
 
 def stack_env(workdir: Path, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -52,6 +54,7 @@ def stack_env(workdir: Path, database_url: str, redis_url: str, **extra: str) ->
             IMAGE_METRICS_PORT=str(free_port()),
             QRPASS_API_KEYS=CLIENT_KEY,
             QRPASS_ADMIN_API_KEYS=ADMIN_KEY,
+            QRPASS_SCANNER_API_KEYS=SCANNER_KEY,
             QRPASS_LEGACY_JWT_SECRET=LEGACY_SECRET,
             IMAGE_RENDER_WORKERS="2",
         )

@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from qrpass.core.config import ConfigError, Env, parse_api_keys
+from gateway.auth import parse_api_keys
+from qrpass.core.config import ConfigError, Env
 
 
 def test_int_bounds_name_the_variable() -> None:
@@ -31,6 +32,21 @@ def test_api_keys_plain_and_hashed() -> None:
     assert keys == {hashlib.sha256(b"k1").hexdigest(), digest}
     with pytest.raises(ConfigError, match="QRPASS_API_KEYS"):
         parse_api_keys("sha256:abc", "QRPASS_API_KEYS")
+
+
+def test_production_refuses_short_api_keys() -> None:
+    from gateway.settings import GatewaySettings
+
+    production = {
+        "QRPASS_ENV": "production",
+        "QRPASS_API_KEYS": "c" * 24,
+        "QRPASS_ADMIN_API_KEYS": "a" * 24,
+    }
+    assert GatewaySettings.from_env(Env(production)).admin_keys
+    for name in ("QRPASS_API_KEYS", "QRPASS_ADMIN_API_KEYS", "QRPASS_SCANNER_API_KEYS"):
+        with pytest.raises(ConfigError, match=f"{name} has a key shorter than 24"):
+            GatewaySettings.from_env(Env(production | {name: "short-key"}))
+    assert GatewaySettings.from_env(Env({"QRPASS_API_KEYS": "short"})).client_keys  # development
 
 
 @pytest.mark.parametrize("value", ["localhost", ":80", "host:port", "h:70000"])
