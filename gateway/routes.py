@@ -260,9 +260,18 @@ async def import_subjects(request: Request) -> Response:
     kind = _kind(request)
     content = await _import_content(request)
     timeout = request.app.state.settings.import_deadline_seconds
-    reply = await _backends(request).token.import_subjects(
-        kind.value, content, _rid(request), timeout
-    )
+    try:
+        reply = await _backends(request).token.import_subjects(
+            kind.value, content, _rid(request), timeout
+        )
+    except ApiError as error:
+        if error.status != 504:
+            raise
+        raise ApiError(504, (
+            f"the import did not finish within {timeout:g} s, so its outcome is unknown: it "
+            f"wrote every row or none. Look one of its subjects up (GET /v1/{kind.plural}/<id>/qr) "
+            "before retrying; importing the same file again is safe"
+        )) from None  # fmt: skip
     _near_cache(request).wrote(kind.plural, None, reply.sequence)
     if reply.errors:
         errors = [{"line": e.line, "field": e.field, "reason": e.reason} for e in reply.errors]

@@ -9,7 +9,7 @@ TokenServiceError
 
 from __future__ import annotations
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 
 class TokenServiceError(Exception):
@@ -41,4 +41,5 @@ STATUS_CODES: dict[type[Exception], tuple[str, str | None]] = {
     SigningKeyError: ("FAILED_PRECONDITION", None),
     OperationalError: ("UNAVAILABLE", "the database is unavailable; retry shortly"),
     InterfaceError: ("UNAVAILABLE", "the database is unavailable; retry shortly"),
+    IntegrityError: ("ABORTED", "another write changed the same subjects at the same time; retry"),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from token_service.tokens import ID_PATTERN
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 MAX_ERRORS = 200
+# Reading a file may take this long; the gateway waits 120 s for the whole import.
+READ_BUDGET_SECONDS = 60.0
 # A real 200,000-row sheet unpacks to well under this; a zip bomb does not.
 MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
 MAX_FIELD_LENGTHS = {"id": 64, "registration_no": 64, "stall_number": 64, "name": 200, "email": 254}
@@ -83,7 +86,14 @@ def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
         sheet = book.worksheets[0] if book.worksheets else None
         if sheet is None:
             raise ImportRejected("the XLSX file has no worksheet")
-        for values in sheet.iter_rows(values_only=True):
+        # Columns past the header are never read: a sheet can claim 16,384 columns (its
+        # <dimension>) and openpyxl pads every row to that width.
+        header = next(sheet.iter_rows(max_row=1, values_only=True), None)
+        if header is None:
+            return
+        width = max((i + 1 for i, v in enumerate(header) if v not in (None, "")), default=1)
+        yield [_cell_text(v) for v in header[:width]]
+        for values in sheet.iter_rows(min_row=2, max_col=width, values_only=True):
             yield [_cell_text(v) for v in values]
     finally:
         book.close()
@@ -103,8 +113,14 @@ def _check_field(field: str, value: str) -> str | None:
     return None
 
 
-def parse(kind: str, content: bytes, file_format: str | None = None) -> ParsedImport:
+def parse(
+    kind: str,
+    content: bytes,
+    file_format: str | None = None,
+    budget_seconds: float = READ_BUDGET_SECONDS,
+) -> ParsedImport:
     """Validate a whole file. Raises ImportRejected when the file itself is unusable."""
+    deadline = time.monotonic() + budget_seconds
     if not content.strip():
         raise ImportRejected("the file is empty")
     if len(content) > MAX_FILE_BYTES:
@@ -126,10 +142,15 @@ def parse(kind: str, content: bytes, file_format: str | None = None) -> ParsedIm
     problems: list[RowProblem] = []
     first_line: dict[str, int] = {}
     for line, cells in enumerate(rows, start=2):
+        # Blank rows count: a sheet can pad itself with a million of them.
+        if line - 1 > MAX_ROWS:
+            raise ImportRejected(f"the file has more than {MAX_ROWS} rows, blank ones included")
+        if line % 1000 == 0 and time.monotonic() > deadline:
+            raise ImportRejected(
+                f"reading the file took more than {budget_seconds:g} s; split it into smaller files"
+            )
         if not any(c.strip() for c in cells):
             continue  # blank lines, common at the end of spreadsheets
-        if line - 1 > MAX_ROWS:
-            raise ImportRejected(f"the file has more than {MAX_ROWS} rows")
         row = {
             c: (cells[positions[c]].strip() if positions[c] < len(cells) else "") for c in columns
         }

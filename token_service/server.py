@@ -69,7 +69,8 @@ async def create_token_server(
     metrics.key_files_skipped.set_function(lambda: len(keyring.skipped_files))
     executor = ThreadPoolExecutor(8, "db")
     book = PassBook(store, codec, keyring, index)
-    servicer = TokenServicer(book, index, metrics, executor)
+    # Two import threads: one per kind, since imports of one kind wait for each other anyway.
+    servicer = TokenServicer(book, index, metrics, executor, ThreadPoolExecutor(2, "import"))
     service = Service(SERVICE_NAME, servicer, pb_grpc.add_TokenServiceServicer_to_server)
     running = await create_server(
         address or settings.listen_addr,

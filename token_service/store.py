@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,9 @@ Signer = Callable[[str, str, int], tuple[str, str]]  # (kind, id, version) -> (t
 # Held by every writing transaction on PostgreSQL while it appends to the change log, so change
 # sequences become visible in the order they were allocated and a reader never skips one.
 _CHANGE_LOG_LOCK = 0x71_72_70_61  # "qrpa"
+# Imports of one kind run one at a time across every replica (PostgreSQL advisory lock), so two
+# imports of the same new ids never race to insert them.
+_IMPORT_LOCKS = {"student": _CHANGE_LOG_LOCK + 1, "stall": _CHANGE_LOG_LOCK + 2}
 _IN_CLAUSE_BATCH = 500
 
 
@@ -133,7 +137,7 @@ def create_db_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -145,7 +149,8 @@ def create_db_engine(url: str) -> Engine:
 
         return engine
     # No pre-ping: a dropped connection invalidates the pool, and the next checkout reconnects.
-    return create_engine(url, pool_size=10, max_overflow=5, pool_timeout=5)
+    # hide_parameters: a driver error's message never carries tokens, names or emails to a log.
+    return create_engine(url, pool_size=10, max_overflow=5, pool_timeout=5, hide_parameters=True)
 
 
 class SubjectStore:
@@ -153,6 +158,7 @@ class SubjectStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._import_locks = {kind: threading.Lock() for kind in _IMPORT_LOCKS}
         # Reads skip the ORM's unit of work and, in autocommit, BEGIN and ROLLBACK round trips.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -273,7 +279,9 @@ class SubjectStore:
         inserts: list[dict[str, object]] = []
         updates: list[dict[str, object]] = []
         created = updated = unchanged = 0
-        with Session(self._engine) as session, session.begin():
+        with self._import_locks[kind], Session(self._engine) as session, session.begin():
+            if self._engine.dialect.name == "postgresql":
+                session.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCKS[kind])))
             columns = [table.id, table.token_version, table.deleted_at]
             columns += [getattr(table, f) for f in fields]
             existing = {r.id: r for r in session.execute(select(*columns))}

@@ -123,3 +123,50 @@ def test_delete_unknown_subject_is_not_found(start_token_service) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         client.stub.DeleteSubject(pb.DeleteSubjectRequest(kind=0, subject_id="ghost"))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_concurrent_imports_of_the_same_new_ids_on_two_replicas_are_serialized(
+    start_token_service,
+) -> None:
+    """Two replicas on one PostgreSQL import the same new subjects at once: no IntegrityError."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import TokenClient
+    from tests.support.services import ServiceProcess
+
+    first = start_token_service("postgres")
+    second = TokenClient(ServiceProcess("token_service", first.env, first.service.workdir).start())
+    try:
+        content = students_csv(3000, start=1, prefix="C")
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda c: c.import_csv(content), [first, second] * 3))
+        assert sum(r.created for r in replies) == 3000
+        assert all(r.created + r.unchanged == 3000 and not r.errors for r in replies)
+        assert len(_all_ids(second)) == 3000
+    finally:
+        second.close()
+
+
+def test_hostile_spreadsheets_do_not_hold_up_issuing_and_verifying(start_token_service) -> None:
+    """Eight padded XLSX uploads at once (the issue's recipe) while passes are issued."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.unit.test_importer import _padded_xlsx
+
+    client = start_token_service()
+    client.import_csv(students_csv(5))
+    padded = _padded_xlsx()
+    with ThreadPoolExecutor(8) as pool:
+        uploads = [pool.submit(client.import_csv, padded) for _ in range(8)]
+        for _ in range(50):
+            issued = client.stub.IssueToken(
+                pb.IssueTokenRequest(kind=STUDENT, subject_id="S00002"), timeout=1
+            )
+            assert client.stub.VerifyToken(
+                pb.VerifyTokenRequest(token=issued.token), timeout=1
+            ).valid
+        for upload in uploads:
+            with pytest.raises(grpc.RpcError) as refused:
+                upload.result(timeout=120)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "blank ones included" in refused.value.details()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -45,3 +46,46 @@ def test_oversized_file_is_refused_before_parsing() -> None:
 def test_unbalanced_quotes_are_a_clear_error() -> None:
     with pytest.raises(ImportRejected, match="cannot be parsed"):
         importer.parse("stall", b'id,stall_number,name\nT1,"A,B\n')
+
+
+def _padded_xlsx() -> bytes:
+    """A 5 KB sheet that claims 16,384 columns and a million rows: one cell in the last row."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["id", "registration_no", "name", "email"])
+    sheet.append(["S1", "R1", "One", "one@campus.edu"])
+    sheet.cell(row=1_048_576, column=1, value="x")
+    buffer = io.BytesIO()
+    book.save(buffer)
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    patched = io.BytesIO()
+    with zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', data)
+                assert b"XFD1048576" in data
+            target.writestr(item, data)
+    return patched.getvalue()
+
+
+def test_a_sheet_padded_with_blank_rows_is_refused_quickly() -> None:
+    import time
+
+    content = _padded_xlsx()
+    assert len(content) < 10_000
+    started = time.monotonic()
+    with pytest.raises(ImportRejected, match="more than 200000 rows, blank ones included"):
+        importer.parse("student", content)
+    assert time.monotonic() - started < 20  # it was minutes, a million rows of 16,384 cells
+
+
+def test_reading_has_a_time_budget() -> None:
+    csv = b"id,registration_no,name,email\n" + b"".join(
+        f"S{i},R{i},Name {i},s{i}@campus.edu\n".encode() for i in range(5000)
+    )
+    with pytest.raises(ImportRejected, match="took more than 0 s; split it"):
+        importer.parse("student", csv, budget_seconds=0)
+    assert len(importer.parse("student", csv).rows) == 5000
