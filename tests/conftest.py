@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,10 +17,43 @@ from tests.support.servers import (
     RedisClusterServer,
     RedisServer,
 )
-from tests.support.services import LEGACY_SECRET, ServiceProcess, base_env, run_cli
+from tests.support.services import (
+    ADMIN_KEY,
+    CLIENT_KEY,
+    LEGACY_SECRET,
+    SCANNER_KEY,
+    ServiceProcess,
+    base_env,
+    run_cli,
+)
 
 STUDENT = token_pb.SUBJECT_KIND_STUDENT
 STALL = token_pb.SUBJECT_KIND_STALL
+
+
+# What no log line of ours may hold: a token (every JWT starts `eyJ`), a test subject's email,
+# an API key or a secret. Guessed keys sent by the tests start `guess-` or `wrong-key`.
+_SECRET_IN_LOG = re.compile(
+    "|".join(
+        [r"eyJ", r"@campus\.edu", r"@example\.edu", r"guess-", r"wrong-key"]
+        + [re.escape(s) for s in (ADMIN_KEY, CLIENT_KEY, SCANNER_KEY, LEGACY_SECRET)]
+    )
+)
+_OUR_LOGS = re.compile(r"(token_service|image_service|gateway)-\d+\.log|up\.log")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After every test: no line any qrpass process logged holds a token, email or key."""
+    yield
+    leaks = []
+    for path in tmp_path_factory.getbasetemp().rglob("*.log"):
+        if not _OUR_LOGS.fullmatch(path.name):
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if _SECRET_IN_LOG.search(line):
+                leaks.append(f"{path}:{number}: {line[:300]}")
+    assert not leaks, "secrets or personal data in logs:\n" + "\n".join(leaks[:20])
 
 
 @pytest.fixture(scope="session")
