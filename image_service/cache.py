@@ -22,6 +22,10 @@ from redis.retry import Retry
 from image_service.breaker import CircuitBreaker
 
 KEY_PREFIX = "qr:image:v1:"
+# Variants (options other than the defaults) expire sooner and, in memory, get an eighth of the
+# bytes. With Redis, `maxmemory-policy volatile-ttl` evicts them before any default pass.
+VARIANT_TTL_SECONDS = 600
+VARIANT_SHARE = 8
 _SCAN_BATCH = 1000
 _JITTER = 0.1
 
@@ -45,65 +49,93 @@ def jittered(ttl_seconds: int) -> int:
     return max(1, round(ttl_seconds * random.uniform(1 - _JITTER, 1 + _JITTER)))
 
 
-class MemoryCache:
-    """A bounded LRU in this process, for running without Redis; TTLs renew on every hit."""
+class _Lru:
+    """A bytes-bounded LRU whose entries expire `ttl_seconds` after their last use."""
 
-    name = "memory"
-
-    def __init__(self, ttl_seconds: int, max_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(self, ttl_seconds: int, max_bytes: int) -> None:
         self._ttl = ttl_seconds
         self._max_bytes = max_bytes
-        self._bytes = 0
-        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self.bytes = 0
+        self.entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
 
-    async def get(self, key: str) -> bytes | None:
-        entry = self._entries.get(key)
+    def get(self, key: str) -> bytes | None:
+        entry = self.entries.get(key)
         if entry is None:
             return None
         value, expires = entry
         now = time.monotonic()
         if expires <= now:
-            self._drop(key)
+            self.drop(key)
             return None
-        self._entries[key] = (value, now + jittered(self._ttl))
-        self._entries.move_to_end(key)
+        self.entries[key] = (value, now + jittered(self._ttl))
+        self.entries.move_to_end(key)
         return value
 
-    async def set_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+    def set_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         now = time.monotonic()
         for key, value in items:
-            if key in self._entries:
-                self._drop(key)
-            self._entries[key] = (value, now + jittered(self._ttl))
-            self._bytes += len(value)
-        while self._bytes > self._max_bytes and self._entries:
-            self._drop(next(iter(self._entries)))
+            if key in self.entries:
+                self.drop(key)
+            self.entries[key] = (value, now + jittered(self._ttl))
+            self.bytes += len(value)
+        while self.bytes > self._max_bytes and self.entries:
+            self.drop(next(iter(self.entries)))
 
-    async def exists_many(self, keys: Sequence[str]) -> list[bool]:
-        now = time.monotonic()
-        return [key in self._entries and self._entries[key][1] > now for key in keys]
+    def exists(self, key: str) -> bool:
+        entry = self.entries.get(key)
+        return entry is not None and entry[1] > time.monotonic()
 
-    async def delete(self, key: str) -> bool:
-        return self._drop(key)
+    def drop(self, key: str) -> bool:
+        entry = self.entries.pop(key, None)
+        if entry is None:
+            return False
+        self.bytes -= len(entry[0])
+        return True
 
-    async def clear(self) -> int:
-        count = len(self._entries)
-        self._entries.clear()
-        self._bytes = 0
+    def clear(self) -> int:
+        count = len(self.entries)
+        self.entries.clear()
+        self.bytes = 0
         return count
 
+
+class MemoryCache:
+    """Bounded LRUs in this process, for running without Redis; TTLs renew on every hit.
+
+    Variants (any options but the defaults) live in their own LRU, an eighth of the bytes, so
+    no number of them can push a warmed default pass out.
+    """
+
+    name = "memory"
+
+    def __init__(self, ttl_seconds: int, max_bytes: int = 256 * 1024 * 1024) -> None:
+        variant_bytes = max_bytes // VARIANT_SHARE
+        self._tiers = (
+            _Lru(ttl_seconds, max_bytes - variant_bytes),
+            _Lru(min(ttl_seconds, VARIANT_TTL_SECONDS), variant_bytes),
+        )
+
+    async def get(self, key: str, *, variant: bool = False) -> bytes | None:
+        return self._tiers[variant].get(key)
+
+    async def set_many(self, items: Sequence[tuple[str, bytes]], *, variant: bool = False) -> None:
+        self._tiers[variant].set_many(items)
+
+    async def exists_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bool]:
+        return [self._tiers[variant].exists(key) for key in keys]
+
+    async def delete(self, key: str) -> bool:
+        return any([tier.drop(key) for tier in self._tiers])
+
+    async def clear(self) -> int:
+        return sum(tier.clear() for tier in self._tiers)
+
     async def backend_stats(self) -> BackendStats:
-        return BackendStats(self.name, True, len(self._entries), self._bytes)
+        entries = sum(len(tier.entries) for tier in self._tiers)
+        return BackendStats(self.name, True, entries, sum(tier.bytes for tier in self._tiers))
 
     async def close(self) -> None:
         return None
-
-    def _drop(self, key: str) -> bool:
-        entry = self._entries.pop(key, None)
-        if entry is None:
-            return False
-        self._bytes -= len(entry[0])
-        return True
 
 
 class RedisCache:
@@ -118,7 +150,7 @@ class RedisCache:
         breaker: CircuitBreaker | None = None,
         timeout_seconds: float = 0.25,
     ) -> None:
-        self._ttl = ttl_seconds
+        self._ttls = (ttl_seconds, min(ttl_seconds, VARIANT_TTL_SECONDS))
         self._breaker = breaker or CircuitBreaker()
         self.name = "redis-cluster" if cluster else "redis"
         # No client-side retries: the breaker decides when to try again.
@@ -150,23 +182,24 @@ class RedisCache:
         self._breaker.success()
         return result
 
-    async def get(self, key: str) -> bytes | None:
+    async def get(self, key: str, *, variant: bool = False) -> bytes | None:
         # GETEX renews the TTL in the same round trip as the read.
-        return await self._call(self._client.getex(key, ex=jittered(self._ttl)))
+        return await self._call(self._client.getex(key, ex=jittered(self._ttls[variant])))
 
-    async def set_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+    async def set_many(self, items: Sequence[tuple[str, bytes]], *, variant: bool = False) -> None:
         if not items:
             return
+        ttl = self._ttls[variant]
         if len(items) == 1:
             key, value = items[0]
-            await self._call(self._client.set(key, value, ex=jittered(self._ttl)))
+            await self._call(self._client.set(key, value, ex=jittered(ttl)))
             return
         pipe = self._client.pipeline(transaction=False)
         for key, value in items:
-            pipe.set(key, value, ex=jittered(self._ttl))
+            pipe.set(key, value, ex=jittered(ttl))
         await self._call(pipe.execute())
 
-    async def exists_many(self, keys: Sequence[str]) -> list[bool]:
+    async def exists_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bool]:
         if not keys:
             return []
         pipe = self._client.pipeline(transaction=False)

@@ -31,9 +31,12 @@ class Cache(Protocol):
 
     name: str
 
-    async def get(self, key: str) -> bytes | None: ...
-    async def set_many(self, items: Sequence[tuple[str, bytes]]) -> None: ...
-    async def exists_many(self, keys: Sequence[str]) -> list[bool]: ...
+    # `variant`: options other than the defaults, kept so they never evict a default pass.
+    async def get(self, key: str, *, variant: bool = False) -> bytes | None: ...
+    async def set_many(
+        self, items: Sequence[tuple[str, bytes]], *, variant: bool = False
+    ) -> None: ...
+    async def exists_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bool]: ...
     async def delete(self, key: str) -> bool: ...
     async def clear(self) -> int: ...
     async def backend_stats(self) -> BackendStats: ...
@@ -96,7 +99,7 @@ class ImageBook:
         etag = render.etag_for(key)
         cache_ok = True
         try:
-            cached = await self._cache.get(key)
+            cached = await self._cache.get(key, variant=options.is_variant)
         except CacheUnavailable:
             cached, cache_ok = None, False
         if cached is not None:
@@ -128,7 +131,7 @@ class ImageBook:
         if not cache_ok:
             return data, Status.BYPASS
         try:
-            await self._cache.set_many([(key, data)])
+            await self._cache.set_many([(key, data)], variant=options.is_variant)
         except CacheUnavailable:
             return data, Status.BYPASS
         return data, Status.MISS
@@ -142,7 +145,7 @@ class ImageBook:
         failed = sum(1 for t in texts if not t)
         duplicates = len(texts) - failed - len(unique)  # done once, counted as already cached
         try:
-            cached = await self._cache.exists_many(keys)
+            cached = await self._cache.exists_many(keys, variant=options.is_variant)
         except CacheUnavailable:
             self._metrics.warm_texts.labels("failed").inc(len(texts))
             return WarmCounts(len(texts), 0, 0, len(texts))
@@ -159,7 +162,7 @@ class ImageBook:
         for i in range(0, len(items), _WRITE_BATCH):
             batch = items[i : i + _WRITE_BATCH]
             try:
-                await self._cache.set_many(batch)
+                await self._cache.set_many(batch, variant=options.is_variant)
                 rendered += len(batch)
             except CacheUnavailable:
                 failed += len(batch)

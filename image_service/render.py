@@ -42,6 +42,11 @@ class RenderOptions:
     dark: str = "#000000"
     light: str = "#ffffff"
 
+    @property
+    def is_variant(self) -> bool:
+        """Anything but the default pass image (what the gateway serves and the warm fills)."""
+        return self != DEFAULT_OPTIONS
+
     @classmethod
     def checked(
         cls,
@@ -81,6 +86,9 @@ class RenderOptions:
     @property
     def content_type(self) -> str:
         return "image/png" if self.format == "png" else "image/svg+xml"
+
+
+DEFAULT_OPTIONS = RenderOptions()
 
 
 @dataclass(frozen=True)

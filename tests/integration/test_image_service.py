@@ -308,3 +308,34 @@ def test_a_killed_render_worker_is_replaced(tmp_path) -> None:
         assert warm.rendered == 200
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_flood_of_variants_never_evicts_a_warmed_default(tmp_path, backend) -> None:
+    """Warm, then request thousands of option variants: every default pass still hits."""
+    from tests.support.servers import RedisServer
+
+    server = None
+    if backend == "redis":  # a small Redis under memory pressure, with the policy docs ask for
+        server = RedisServer(("--maxmemory", "3mb", "--maxmemory-policy", "volatile-ttl"))
+        server.start()
+    client = start_image_service(tmp_path, backend, server.url if server else None,
+                                 QR_CACHE_MEMORY_BYTES=str(3 * 1024 * 1024))  # fmt: skip
+    try:
+        texts = [f"default-pass-{i:04d}-" + "x" * 150 for i in range(600)]
+        warmed = client.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=texts), timeout=60)
+        assert warmed.rendered == len(texts)
+        # Variants: a few kilobytes each, many times the cache's room in all.
+        for i in range(1500):
+            variant = client.render(f"variant-{i}-" + "y" * 150, scale=10, dark_color="#102030")
+            assert variant.cache_status in (MISS, BYPASS)
+        if server is not None:
+            assert client.redis().info("stats")["evicted_keys"] > 0  # the pressure was real
+        for text in texts:
+            reply = client.render(text)
+            assert reply.cache_status == HIT, text
+            assert decode(reply.image, reply.content_type) == text
+    finally:
+        client.close()
+        if server is not None:
+            server.stop()
