@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from dataclasses import dataclass
 
 from qrpass.core.config import CommonSettings, ConfigError, Env
@@ -29,13 +30,23 @@ class ImageSettings:
     @classmethod
     def from_env(cls, env: Env | None = None) -> ImageSettings:
         env = env or Env()
-        redis_url = env.optional("REDIS_URL")
+        common = CommonSettings.from_env(env)
+        redis_url = _redis_url(env)
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://")):
             raise ConfigError("REDIS_URL must start with redis:// or rediss://")
         cluster = env.bool("REDIS_CLUSTER")
         if cluster and redis_url is None:
             raise ConfigError("REDIS_CLUSTER=true needs REDIS_URL naming any cluster node")
-        common = CommonSettings.from_env(env)
+        memory_on_purpose = env.optional("QRPASS_CACHE")
+        if memory_on_purpose not in (None, "memory"):
+            raise ConfigError(f"QRPASS_CACHE must be `memory` or unset, got {memory_on_purpose!r}")
+        if memory_on_purpose and redis_url is not None:
+            raise ConfigError("QRPASS_CACHE=memory and REDIS_URL are both set; pick one")
+        if common.production and redis_url is None and not memory_on_purpose:
+            raise ConfigError(
+                "production needs REDIS_URL (or QRPASS_CACHE=memory to run each replica on its "
+                "own in-process cache on purpose)"
+            )
         return cls(
             common=common,
             grpc=GrpcServerSettings.from_env(env, common),
@@ -47,3 +58,25 @@ class ImageSettings:
             render_workers=env.int("IMAGE_RENDER_WORKERS", os.cpu_count() or 1, maximum=64),
             memory_cache_bytes=env.int("QR_CACHE_MEMORY_BYTES", 256 * 1024 * 1024, minimum=1024),
         )
+
+
+# The original system's Redis settings. Honoured only when REDIS_URL is unset, and never mixed.
+_PARTS = ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB")
+
+
+def _redis_url(env: Env) -> str | None:
+    """REDIS_URL, or one built from REDIS_HOST/PORT/PASSWORD/DB; a partial or mixed set stops."""
+    url = env.optional("REDIS_URL")
+    given = [name for name in _PARTS if env.optional(name) is not None]
+    if not given:
+        return url
+    if url is not None:
+        raise ConfigError(f"set REDIS_URL or {', '.join(given)}, not both")
+    host = env.optional("REDIS_HOST")
+    if host is None:
+        raise ConfigError(f"{', '.join(given)} need REDIS_HOST (or set REDIS_URL instead)")
+    port = env.int("REDIS_PORT", 6379, minimum=1, maximum=65535)
+    db = env.int("REDIS_DB", 0, maximum=15)
+    password = env.secret("REDIS_PASSWORD")
+    auth = f":{urllib.parse.quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}{host}:{port}/{db}"

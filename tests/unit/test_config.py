@@ -53,3 +53,32 @@ def test_production_refuses_short_api_keys() -> None:
 def test_bad_address(value: str) -> None:
     with pytest.raises(ConfigError, match="TOKEN_LISTEN_ADDR"):
         Env({"TOKEN_LISTEN_ADDR": value}).address("TOKEN_LISTEN_ADDR", "0.0.0.0:1")
+
+
+def test_image_cache_settings_are_explicit_in_production() -> None:
+    from image_service.settings import ImageSettings
+
+    production = {"QRPASS_ENV": "production", "QRPASS_GRPC_PLAINTEXT": "mesh"}
+    with pytest.raises(ConfigError, match="production needs REDIS_URL"):
+        ImageSettings.from_env(Env(production))
+    assert ImageSettings.from_env(Env(production | {"QRPASS_CACHE": "memory"})).redis_url is None
+    with pytest.raises(ConfigError, match="pick one"):
+        ImageSettings.from_env(
+            Env(production | {"QRPASS_CACHE": "memory", "REDIS_URL": "redis://r:6379/0"})
+        )
+    assert ImageSettings.from_env(Env({})).redis_url is None  # development: the in-process cache
+
+
+def test_the_original_systems_redis_settings_are_honoured_or_refused() -> None:
+    from image_service.settings import ImageSettings
+
+    built = ImageSettings.from_env(Env({"REDIS_HOST": "cache", "REDIS_PORT": "6380",
+                                        "REDIS_PASSWORD": "p@ss/word", "REDIS_DB": "2"}))  # fmt: skip
+    assert built.redis_url == "redis://:p%40ss%2Fword@cache:6380/2"
+    assert ImageSettings.from_env(Env({"REDIS_HOST": "cache"})).redis_url == "redis://cache:6379/0"
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        ImageSettings.from_env(Env({"REDIS_PORT": "6380"}))
+    with pytest.raises(ConfigError, match="not both"):
+        ImageSettings.from_env(Env({"REDIS_HOST": "cache", "REDIS_URL": "redis://other:6379/0"}))
+    with pytest.raises(ConfigError, match="REDIS_DB"):
+        ImageSettings.from_env(Env({"REDIS_HOST": "cache", "REDIS_DB": "99"}))
