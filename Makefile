@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test bench lint generate check-generated system-deps buf bench-node venv clean
+.PHONY: run test bench lint generate check-generated system-deps buf bench-node checkov venv clean
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -17,6 +17,10 @@ system-deps:
 
 buf:
 	scripts/install-buf.sh
+
+# The IaC scanner, in its own venv (its pins must not move the services' versions).
+checkov:
+	scripts/install-checkov.sh
 
 # The bench's baseline (the original's Node.js stack) and autocannon, from the npm registry.
 bench-node:
@@ -36,8 +40,9 @@ lint: venv buf
 	$(BUF) format --diff --exit-code
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m bandit -q -c pyproject.toml -r qrpass token_service image_service gateway
 
-test: system-deps venv buf bench-node
+test: system-deps venv buf bench-node checkov
 	$(MAKE) --no-print-directory lint check-generated
 	$(PY) -m pytest
 

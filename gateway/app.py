@@ -8,6 +8,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -109,7 +110,7 @@ class RequestId:
 
 
 async def _api_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, ApiError)
+    error = cast(ApiError, error)  # Starlette calls this handler for ApiError only
     if error.status >= 500:
         request_id = request.scope.get("state", {}).get("request_id")
         log.warning("%s %s: %s", request.method, request.url.path, error.detail,
@@ -118,7 +119,7 @@ async def _api_error(request: Request, error: Exception) -> Response:
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, HTTPException)
+    error = cast(HTTPException, error)  # ...and this one for HTTPException
     detail = {404: f"no route {request.url.path}", 405: f"{request.method} is not allowed here"}
     response = problem(error.status_code, detail.get(error.status_code, str(error.detail)))
     response.headers.update(error.headers or {})

@@ -46,7 +46,9 @@ class BackendStats:
 
 def jittered(ttl_seconds: int) -> int:
     """The TTL ±10%, so entries written together (a warm) do not all expire together."""
-    return max(1, round(ttl_seconds * random.uniform(1 - _JITTER, 1 + _JITTER)))
+    # Jitter, not a secret (bandit B311).
+    spread = random.uniform(1 - _JITTER, 1 + _JITTER)  # nosec B311
+    return max(1, round(ttl_seconds * spread))
 
 
 class _Lru:

@@ -94,7 +94,8 @@ class RenderPool:
         for worker in self._pool:
             worker.connection.send(("ready", ()))
             ok, version = worker.connection.recv()
-            assert ok and version == render.RENDERER_VERSION
+            if not ok or version != render.RENDERER_VERSION:
+                raise RuntimeError(f"a render worker answered {version!r}, not the renderer's")
 
     def _spawn(self) -> _Worker:
         parent, child = self._context.Pipe(duplex=True)

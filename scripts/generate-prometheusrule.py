@@ -14,7 +14,7 @@ def render() -> str:
     rule = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": {"name": "qrpass"},
+        "metadata": {"namespace": "qrpass", "name": "qrpass"},
         "spec": {"groups": groups},
     }
     header = (

@@ -81,7 +81,8 @@ def _wait_ready(url: str, deadline: float, processes: list[subprocess.Popen[byte
     while True:
         _check_alive(processes)
         try:
-            with urllib.request.urlopen(url, timeout=1) as reply:
+            # The URL is http://127.0.0.1:<port>/readyz, built by `up` itself (bandit B310).
+            with urllib.request.urlopen(url, timeout=1) as reply:  # nosec B310
                 backends = json.load(reply).get("backends", {})
                 if backends and all(status == "serving" for status in backends.values()):
                     return
@@ -130,7 +131,10 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 # On one machine the gRPC services need no network: only the gateway listens beyond loopback.
-LOOPBACK_LISTEN = {"TOKEN_LISTEN_ADDR": "127.0.0.1:50051", "IMAGE_LISTEN_ADDR": "127.0.0.1:50052"}
+LOOPBACK_LISTEN = {
+    "TOKEN_LISTEN_ADDR": "127.0.0.1:50051",
+    "IMAGE_LISTEN_ADDR": "127.0.0.1:50052",
+}
 
 
 def up(args: argparse.Namespace) -> int:
