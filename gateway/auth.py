@@ -80,6 +80,8 @@ class RateLimiter:
 
     def retry_after(self, name: str) -> int | None:
         """Seconds until `name` may go again, or None if it may go now."""
+        if name not in self._buckets:  # never spent: full (and no entry made for it)
+            return None
         bucket = self._bucket(name)
         if bucket.tokens >= 1:
             return None
