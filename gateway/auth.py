@@ -128,6 +128,11 @@ class Authenticator:
 
     def check(self, authorization: str | None, access: str, address: str) -> None:
         """Raise ApiError (401, 403 or 429) unless the key may call a route of `access`."""
+        if not authorization:  # no key tried, nothing guessed: always a plain 401
+            raise ApiError(401, "send an API key as 'Authorization: Bearer <key>'", headers=_BEARER)
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise ApiError(401, "the Authorization header must be 'Bearer <key>'", headers=_BEARER)
         wait = self._failures.retry_after(address)
         if wait is not None:
             raise ApiError(
@@ -135,11 +140,6 @@ class Authenticator:
                 f"too many wrong API keys from this address; retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
-        if not authorization:
-            raise ApiError(401, "send an API key as 'Authorization: Bearer <key>'", headers=_BEARER)
-        scheme, _, key = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise ApiError(401, "the Authorization header must be 'Bearer <key>'", headers=_BEARER)
         digest = hashlib.sha256(key.strip().encode()).hexdigest()
         rank = self._level(digest)
         if rank == 0:
