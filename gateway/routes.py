@@ -15,6 +15,7 @@ from gateway.clients import Backends
 from gateway.errors import ApiError
 from gateway.hotpath import IMAGE_MAX_AGE_SECONDS, JSON_HEADERS, etag_matches, image_headers
 from gateway.nearcache import Entry, NearCache, pass_body
+from qrpass.core.config import is_ascii_number
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.token.v1 import token_service_pb2 as token_pb
 from qrpass.vocabulary import BY_NAME, BY_PLURAL, BY_VALUE, ID_PATTERN, ID_RULE, Kind
@@ -94,13 +95,8 @@ async def pass_json(request: Request) -> Response:
     return _raw(200, JSON_HEADERS, body)
 
 
-def _digits(raw: str) -> bool:
-    """ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() then rejects."""
-    return raw.isascii() and raw.isdigit() and len(raw) <= 18
-
-
 def _int_param(name: str, raw: str, low: int, high: int) -> int:
-    if not _digits(raw) or not low <= int(raw) <= high:
+    if not is_ascii_number(raw) or not low <= int(raw) <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}, got {raw!r}")
     return int(raw)
 
@@ -157,7 +153,7 @@ async def pass_svg(request: Request) -> Response:
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it passes `limit` (never buffered whole)."""
     length = request.headers.get("content-length", "")
-    if _digits(length) and int(length) > limit:
+    if is_ascii_number(length) and int(length) > limit:
         raise ApiError(413, f"the body is larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():

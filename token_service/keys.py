@@ -85,7 +85,7 @@ class KeyRing:
         self._checked = 0.0
         self.missing_active: str | None = None  # the configured signer, while it has no file
         self.skipped_files: tuple[str, ...] = ()  # key files that could not be loaded
-        self._ignored_development = False
+        self._ignored_development = False  # the last reload skipped dev* files (production)
         if algorithm == "HS256":
             if hs256_secret is None:
                 raise SigningKeyError("HS256 needs a secret")
@@ -155,6 +155,7 @@ class KeyRing:
     def _load_all(self) -> tuple[dict[str, Key], list[str]]:
         keys: dict[str, Key] = {}
         skipped: list[str] = []
+        self._ignored_development = False
         for kid in keyfiles.list_kids(self._dir):
             if self._production and kid.startswith(keyfiles.DEV_PREFIX):
                 log.warning("production ignores the development key", extra={"kid": kid})

@@ -92,8 +92,12 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         for queue in self._watches:
             queue.put_nowait(None)
 
-    async def _run(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _run(
+        self, fn: Callable[..., T], *args: object, pool: ThreadPoolExecutor | None = None
+    ) -> T:
+        """Blocking work off the event loop, on the serving pool unless `pool` says otherwise."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool or self._executor, fn, *args)
 
     async def _catch_up(self, min_sequence: int) -> None:
         """Apply the change log up to what the caller has seen, if this replica is behind."""
@@ -154,12 +158,12 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
     ) -> pb.ImportSubjectsResponse:
         kind = _kind(request.kind)
         # Imports run on their own threads: a slow file never holds up IssueToken or VerifyToken.
-        result = await asyncio.get_running_loop().run_in_executor(
-            self._import_executor,
+        result = await self._run(
             self._book.import_file,
             kind,
             request.content,
             _FORMATS.get(request.format),
+            pool=self._import_executor,
         )
         if result.counts is None:
             self._metrics.import_rows.labels(kind, "rejected").inc(

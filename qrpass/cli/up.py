@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
@@ -137,8 +138,13 @@ LOOPBACK_LISTEN = {
 }
 
 
+def up_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What the three services get: the caller's settings over loopback listen addresses."""
+    return {**LOOPBACK_LISTEN, **environ}
+
+
 def up(args: argparse.Namespace) -> int:
-    env = {**LOOPBACK_LISTEN, **os.environ}
+    env = up_environment(os.environ)
     try:
         settings = Env(env)
         production = settings.choice("QRPASS_ENV", "development", ("development", "production"))

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def is_ascii_number(raw: str) -> bool:
+    """ASCII digits only, at most 18: str.isdigit() also takes "²" and "٣", which int() refuses."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -62,7 +67,7 @@ class Env:
     def address(self, name: str, default: str) -> str:
         value = self.str(name, default)
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        if not sep or not host or not is_ascii_number(port) or int(port) > 65535:
             raise ConfigError(f"{name} must be host:port, got {value!r}")
         return value
 

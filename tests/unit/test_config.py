@@ -82,3 +82,22 @@ def test_the_original_systems_redis_settings_are_honoured_or_refused() -> None:
         ImageSettings.from_env(Env({"REDIS_HOST": "cache", "REDIS_URL": "redis://other:6379/0"}))
     with pytest.raises(ConfigError, match="REDIS_DB"):
         ImageSettings.from_env(Env({"REDIS_HOST": "cache", "REDIS_DB": "99"}))
+
+
+def test_qrpass_up_binds_the_grpc_services_to_loopback_unless_told_otherwise() -> None:
+    from qrpass.cli.up import up_environment
+
+    env = up_environment({"PATH": "/bin"})
+    assert env["TOKEN_LISTEN_ADDR"] == "127.0.0.1:50051"
+    assert env["IMAGE_LISTEN_ADDR"] == "127.0.0.1:50052"
+    assert (
+        up_environment({"TOKEN_LISTEN_ADDR": "0.0.0.0:6000"})["TOKEN_LISTEN_ADDR"] == "0.0.0.0:6000"
+    )
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "１", "-1", " 6", "1" * 19, ""])
+def test_numbers_are_ascii_digits_only(raw: str) -> None:
+    from qrpass.core.config import is_ascii_number
+
+    assert not is_ascii_number(raw)
+    assert is_ascii_number("4096")
