@@ -339,3 +339,16 @@ def test_a_flood_of_variants_never_evicts_a_warmed_default(tmp_path, backend) ->
         client.close()
         if server is not None:
             server.stop()
+
+
+def test_messages_past_the_service_cap_are_refused(tmp_path) -> None:
+    """The image service takes at most 4 MiB a message (a warm batch needs about 1.3 MB)."""
+    client = start_image_service(tmp_path, "memory", None)
+    try:
+        oversized = pb.WarmQrCodesRequest(texts=["x" * 4000] * 1100)  # about 4.4 MB
+        with pytest.raises(grpc.RpcError) as refused:
+            client.stub.WarmQrCodes(oversized, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert client.render("still serving").cache_status == MISS
+    finally:
+        client.close()
