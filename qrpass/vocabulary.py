@@ -28,3 +28,18 @@ BY_NAME = {kind.name: kind for kind in KINDS}
 BY_PLURAL = {kind.plural: kind for kind in KINDS}
 BY_VALUE = {kind.value: kind for kind in KINDS}
 PLURAL_RULE = "|".join(kind.plural for kind in KINDS)  # "students|stalls", for route patterns
+
+# At the gate. A gate's name is what a volunteer reads: printable, no control characters.
+GATE_RULE = "[^\\x00-\\x1f\\x7f]{1,64}"
+GATE_PATTERN = re.compile(GATE_RULE)
+SCAN_ID_RULE = "[A-Za-z0-9._:-]{1,64}"  # client-chosen; UUIDs and ULIDs fit
+SCAN_ID_PATTERN = re.compile(SCAN_ID_RULE)
+MAX_BATCH_SCANS = 1000
+DIRECTIONS = {"in": token_pb.DIRECTION_IN, "out": token_pb.DIRECTION_OUT}
+DIRECTION_NAMES = {value: name for name, value in DIRECTIONS.items()}
+# "admitted", "already_inside", ...: the enum's names without the prefix, in lower case.
+ADMISSION_NAMES = {
+    value: name.removeprefix("ADMISSION_").lower()
+    for name, value in token_pb.Admission.items()
+    if value != token_pb.ADMISSION_UNSPECIFIED
+}

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+from qrpass.vocabulary import KINDS
+
+log = logging.getLogger(__name__)
 
 
 class TokenMetrics:
@@ -59,3 +69,33 @@ class TokenMetrics:
             "Key files in the keys directory that could not be loaded and are ignored.",
             registry=registry,
         )
+        self.checkins = Counter(
+            "qrpass_token_checkins_total",
+            "Scans at the gates, by admission (admitted, already_inside, exited, ...).",
+            ("admission",),
+            registry=registry,
+        )
+
+
+class InsideCollector(Collector):
+    """`qrpass_inside{kind}`: who is inside now, read from the ledger at each scrape.
+
+    Every replica reads the same database, so every replica reports the same figure.
+    """
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            counts = self._counts()
+        except SQLAlchemyError:
+            log.warning("qrpass_inside not reported: the database is unavailable")
+            return
+        family = GaugeMetricFamily(
+            "qrpass_inside", "Subjects inside now (admitted and not exited), by kind.",
+            labels=["kind"],
+        )  # fmt: skip
+        for kind in KINDS:
+            family.add_metric([kind.name], counts.get(kind.name, 0))
+        yield family

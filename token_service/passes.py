@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from dataclasses import dataclass
 
@@ -11,12 +9,11 @@ from token_service import importer
 from token_service.errors import InvalidRequest, SubjectNotFound
 from token_service.index import SubjectIndex
 from token_service.keys import KeyRing
+from token_service.paging import decode_page_token, encode_page_token, page_size
 from token_service.store import SubjectRecord, SubjectStore, UpsertCounts
 from token_service.tokens import ID_PATTERN, KINDS, Failure, TokenCodec
 
 MAX_TOKEN_BYTES = 4096
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -68,22 +65,6 @@ def check_subject(kind: str, subject_id: str) -> None:
         raise InvalidRequest("subject_id must match [A-Za-z0-9_-]{1,64}")
 
 
-def _encode_page_token(kind: str, last_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{last_id}".encode()).decode()
-
-
-def _decode_page_token(kind: str, page_token: str) -> str:
-    if not page_token:
-        return ""
-    try:
-        token_kind, _, last_id = base64.urlsafe_b64decode(page_token).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidRequest("page_token is not a token this service issued") from None
-    if token_kind != kind or not ID_PATTERN.fullmatch(last_id):
-        raise InvalidRequest("page_token does not belong to this listing")
-    return last_id
-
-
 class PassBook:
     """The token service's domain logic; knows nothing of gRPC.
 
@@ -128,6 +109,10 @@ class PassBook:
         self._index.sync()
         return self._issued(self._index.get(kind, subject_id) or record)
 
+    def subject(self, kind: str, subject_id: str) -> SubjectRecord | None:
+        """The live subject, from memory."""
+        return self._index.get(kind, subject_id)
+
     def rotate(self, kind: str, subject_id: str) -> IssuedToken:
         check_subject(kind, subject_id)
         record = self._store.rotate(kind, subject_id, self._codec.sign)
@@ -170,19 +155,17 @@ class PassBook:
             return Verdict(False, Failure.REVOKED, record, **found)
         return Verdict(True, None, record, **found)
 
-    def list(self, kind: str, page_size: int, page_token: str) -> Page:
+    def list(self, kind: str, requested_size: int, page_token: str) -> Page:
         if kind not in KINDS:
             raise InvalidRequest("kind must be STUDENT or STALL")
-        if page_size < 0:
-            raise InvalidRequest("page_size must not be negative")
-        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        after = _decode_page_token(kind, page_token)
+        size = page_size(requested_size)
+        after = decode_page_token(kind, page_token, ID_PATTERN)
         records = self._store.page(kind, after, size + 1)
         more = len(records) > size
         records = records[:size]
         # Usually a no-op; re-signs tokens whose key was removed or whose lifetime is half gone.
         records = self._current_tokens(kind, records)
-        next_token = _encode_page_token(kind, records[-1].id) if more and records else ""
+        next_token = encode_page_token(kind, records[-1].id) if more and records else ""
         return Page(records, next_token, self._store.count(kind))
 
     def import_file(self, kind: str, content: bytes, file_format: str | None) -> ImportResult:

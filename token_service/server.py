@@ -14,11 +14,14 @@ from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
 from token_service.errors import STATUS_CODES, SigningKeyError
 from token_service.follower import follow_changes
+from token_service.gate import Gate, now_ms
 from token_service.importer import MAX_FILE_BYTES
 from token_service.index import SubjectIndex
 from token_service.keys import KeyRing, ensure_development_key
-from token_service.metrics import TokenMetrics
+from token_service.ledger import ScanLedger
+from token_service.metrics import InsideCollector, TokenMetrics
 from token_service.passes import PassBook
+from token_service.revocations import RevocationList
 from token_service.servicer import TokenServicer
 from token_service.settings import TokenSettings
 from token_service.store import SubjectStore, create_db_engine
@@ -57,7 +60,7 @@ async def create_token_server(
         ttl_seconds=settings.ttl_seconds,
         legacy_secret=settings.legacy_secret,
     )
-    if not {"subject_changes"} <= tables:
+    if not {"subject_changes", "scans", "presence"} <= tables:
         raise SigningKeyError("the database schema is old; run `qrpass db upgrade` first")
     store = SubjectStore(engine)
     index = SubjectIndex(store)
@@ -69,8 +72,13 @@ async def create_token_server(
     metrics.key_files_skipped.set_function(lambda: len(keyring.skipped_files))
     executor = ThreadPoolExecutor(8, "db")
     book = PassBook(store, codec, keyring, index)
+    gate = Gate(book, ScanLedger(engine, now_ms))
+    registry.register(InsideCollector(gate.inside_counts))
     # Two import threads: one per kind, since imports of one kind wait for each other anyway.
-    servicer = TokenServicer(book, index, metrics, executor, ThreadPoolExecutor(2, "import"))
+    servicer = TokenServicer(
+        book, index, metrics, executor, ThreadPoolExecutor(2, "import"), gate,
+        RevocationList(store, keyring),
+    )  # fmt: skip
     service = Service(SERVICE_NAME, servicer, pb_grpc.add_TokenServiceServicer_to_server)
     running = await create_server(
         address or settings.listen_addr,

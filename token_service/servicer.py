@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.exc import SQLAlchemyError
 
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
+from qrpass.vocabulary import BY_NAME, DIRECTION_NAMES, MAX_BATCH_SCANS
+from token_service.admission import Entry
 from token_service.errors import InvalidRequest
+from token_service.gate import CheckInResult, Gate, Scan
 from token_service.index import IndexUpdate, SubjectIndex
+from token_service.ledger import ScanFilter, ScanRecord
 from token_service.metrics import TokenMetrics
 from token_service.passes import PassBook, Verdict
+from token_service.revocations import RevocationList
 from token_service.store import SubjectRecord
 
 T = TypeVar("T")
@@ -61,6 +68,63 @@ def _verdict(verdict: Verdict) -> pb.VerifyTokenResponse:
     return response
 
 
+def _timestamp(ms: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ms)
+    return stamp
+
+
+def _ms(stamp: Timestamp) -> int:
+    return stamp.ToMilliseconds()
+
+
+def _scan(request: pb.CheckInRequest) -> Scan:
+    direction = DIRECTION_NAMES.get(request.direction or pb.DIRECTION_IN)
+    if direction is None:
+        raise InvalidRequest("direction must be DIRECTION_IN or DIRECTION_OUT")
+    return Scan(
+        token=request.token,
+        gate=request.gate,
+        direction=direction,
+        scan_id=request.scan_id or None,
+        scanned_at_ms=_ms(request.scanned_at) if request.HasField("scanned_at") else None,
+    )
+
+
+def _entry(entry: Entry) -> pb.GateEntry:
+    return pb.GateEntry(at=_timestamp(entry.at_ms), gate=entry.gate)
+
+
+def _check_in_response(result: CheckInResult) -> pb.CheckInResponse:
+    response = pb.CheckInResponse(
+        verification=_verdict(result.verdict),
+        admission=pb.Admission.Value(f"ADMISSION_{result.admission.name}"),
+        scan_id=result.scan_id or "",
+        scanned_at=_timestamp(result.scanned_at_ms),
+        replayed=result.replayed,
+    )
+    if result.entered is not None:
+        response.entered.CopyFrom(_entry(result.entered))
+    return response
+
+
+def _scan_message(record: ScanRecord) -> pb.Scan:
+    scan = pb.Scan(
+        id=record.id,
+        subject_id=record.subject_id or "",
+        gate=record.gate,
+        direction=pb.DIRECTION_IN if record.direction == "in" else pb.DIRECTION_OUT,
+        scanned_at=_timestamp(record.scanned_at_ms),
+        scan_id=record.scan_id or "",
+        admission=pb.Admission.Value(f"ADMISSION_{record.admission.name}"),
+    )
+    if record.kind:
+        scan.kind = _KIND_VALUES[record.kind]
+    if record.failure:
+        scan.failure_reason = pb.FailureReason.Value(f"FAILURE_REASON_{record.failure.upper()}")
+    return scan
+
+
 def _change_message(update: IndexUpdate) -> pb.WatchSubjectChangesResponse:
     return pb.WatchSubjectChangesResponse(
         sequence=update.sequence,
@@ -79,8 +143,12 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         metrics: TokenMetrics,
         executor: ThreadPoolExecutor,
         import_executor: ThreadPoolExecutor,
+        gate: Gate,
+        revocations: RevocationList,
     ) -> None:
         self._book = book
+        self._gate = gate
+        self._revocations = revocations
         self._index = index
         self._metrics = metrics
         self._executor = executor
@@ -228,3 +296,66 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             unsubscribe()
             self._watches.discard(queue)
             self._metrics.watchers.dec()
+
+    async def CheckIn(
+        self, request: pb.CheckInRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckInResponse:
+        scan = _scan(request)
+        await self._catch_up(request.min_sequence)
+        result = await self._run(self._gate.check_in, scan)
+        self._count_check_in(result)
+        return _check_in_response(result)
+
+    async def BatchCheckIn(
+        self, request: pb.BatchCheckInRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchCheckInResponse:
+        if len(request.scans) > MAX_BATCH_SCANS:
+            raise InvalidRequest(f"a batch holds at most {MAX_BATCH_SCANS} scans")
+        scans = [_scan(scan) for scan in request.scans]
+        results = await self._run(self._gate.check_in_batch, scans)
+        for result in results:
+            self._count_check_in(result)
+        return pb.BatchCheckInResponse(results=[_check_in_response(r) for r in results])
+
+    def _count_check_in(self, result: CheckInResult) -> None:
+        if not result.replayed:
+            self._metrics.checkins.labels(result.admission.value).inc()
+            outcome = "valid" if result.verdict.failure is None else result.verdict.failure.value
+            self._metrics.verifications.labels(outcome).inc()
+
+    async def ListScans(
+        self, request: pb.ListScansRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListScansResponse:
+        where = ScanFilter(
+            kind=_kind(request.kind) if request.kind else None,
+            subject_id=request.subject_id or None,
+            gate=request.gate or None,
+            since_ms=_ms(request.since) if request.HasField("since") else None,
+        )
+        listing = functools.partial(self._gate.scans, inside=request.inside)
+        page = await self._run(listing, where, request.page_size, request.page_token)
+        counts = await self._run(self._gate.inside_counts)
+        return pb.ListScansResponse(
+            scans=[_scan_message(record) for record in page.scans],
+            next_page_token=page.next_page_token,
+            inside=[
+                pb.InsideCount(kind=kind.value, count=counts.get(kind.name, 0))
+                for kind in BY_NAME.values()
+            ],
+        )
+
+    async def PruneScans(
+        self, request: pb.PruneScansRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PruneScansResponse:
+        if not request.HasField("before"):
+            raise InvalidRequest("before is required: the time before which scans are deleted")
+        deleted = await self._run(self._gate.prune, _ms(request.before))
+        return pb.PruneScansResponse(deleted=deleted)
+
+    async def ListRevocations(
+        self, request: pb.ListRevocationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListRevocationsResponse:
+        signed = await self._run(self._revocations.signed, request.since)
+        return pb.ListRevocationsResponse(
+            signed_list=signed.jws, cursor=signed.cursor, full=signed.full, count=signed.count
+        )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -197,6 +198,24 @@ class SubjectStore:
         )
         with self._reader.connect() as connection:
             return [Change(*row) for row in connection.execute(query)]
+
+    def revoked(self, after_sequence: int | None) -> list[tuple[str, str, int | None]]:
+        """(kind, id, lowest version that verifies, or None when deleted) of every subject whose
+        early passes no longer verify; only those changed after `after_sequence` when given."""
+        found: list[tuple[str, str, int | None]] = []
+        with self._reader.connect() as connection:
+            for kind, table in TABLES.items():
+                query = select(table.id, table.token_version, table.deleted_at).where(
+                    or_(table.token_version > 1, table.deleted_at.is_not(None))
+                )
+                if after_sequence is not None:
+                    changed = select(ChangeRow.subject_id).where(
+                        ChangeRow.kind == kind, ChangeRow.sequence > after_sequence
+                    )
+                    query = query.where(table.id.in_(changed))
+                for subject_id, version, deleted_at in connection.execute(query.order_by(table.id)):
+                    found.append((kind, subject_id, None if deleted_at is not None else version))
+        return found
 
     def _log_changes(self, session: Session, kind: str, ids: Sequence[str], now: int) -> None:
         """Append to the change log inside the caller's transaction, after its other writes."""

@@ -27,6 +27,9 @@ if _version_not_supported:
 
 class TokenServiceStub:
     """TokenService owns students and stalls, and issues and verifies their pass tokens.
+
+    The google.api.http options name the gateway's route for each method that has one. The
+    gateway's JSON uses short names where the proto has enums ("student", "in", "admitted").
     """
 
     def __init__(self, channel):
@@ -75,10 +78,38 @@ class TokenServiceStub:
                 request_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesRequest.SerializeToString,
                 response_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesResponse.FromString,
                 _registered_method=True)
+        self.CheckIn = channel.unary_unary(
+                '/qrpass.token.v1.TokenService/CheckIn',
+                request_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.CheckInRequest.SerializeToString,
+                response_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.CheckInResponse.FromString,
+                _registered_method=True)
+        self.BatchCheckIn = channel.unary_unary(
+                '/qrpass.token.v1.TokenService/BatchCheckIn',
+                request_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.BatchCheckInRequest.SerializeToString,
+                response_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.BatchCheckInResponse.FromString,
+                _registered_method=True)
+        self.ListScans = channel.unary_unary(
+                '/qrpass.token.v1.TokenService/ListScans',
+                request_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.ListScansRequest.SerializeToString,
+                response_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.ListScansResponse.FromString,
+                _registered_method=True)
+        self.PruneScans = channel.unary_unary(
+                '/qrpass.token.v1.TokenService/PruneScans',
+                request_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.PruneScansRequest.SerializeToString,
+                response_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.PruneScansResponse.FromString,
+                _registered_method=True)
+        self.ListRevocations = channel.unary_unary(
+                '/qrpass.token.v1.TokenService/ListRevocations',
+                request_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.ListRevocationsRequest.SerializeToString,
+                response_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.ListRevocationsResponse.FromString,
+                _registered_method=True)
 
 
 class TokenServiceServicer:
     """TokenService owns students and stalls, and issues and verifies their pass tokens.
+
+    The google.api.http options name the gateway's route for each method that has one. The
+    gateway's JSON uses short names where the proto has enums ("student", "in", "admitted").
     """
 
     def IssueToken(self, request, context):
@@ -137,6 +168,43 @@ class TokenServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckIn(self, request, context):
+        """CheckIn verifies a pass exactly as VerifyToken does and records the scan at a gate in the same
+        transaction, answering whether the holder is admitted, already inside, or leaving.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchCheckIn(self, request, context):
+        """BatchCheckIn applies scans a gate made offline, in scanned_at order, idempotent per scan_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListScans(self, request, context):
+        """ListScans pages through the scan ledger, or through the entries of those inside now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneScans(self, request, context):
+        """PruneScans deletes the scans made before a time; who is inside now is kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRevocations(self, request, context):
+        """ListRevocations returns the signed list of subjects whose older passes no longer verify,
+        whole or since a cursor, for scanners that verify offline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TokenServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -180,6 +248,31 @@ def add_TokenServiceServicer_to_server(servicer, server):
                     request_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesRequest.FromString,
                     response_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesResponse.SerializeToString,
             ),
+            'CheckIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckIn,
+                    request_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.CheckInRequest.FromString,
+                    response_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.CheckInResponse.SerializeToString,
+            ),
+            'BatchCheckIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCheckIn,
+                    request_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.BatchCheckInRequest.FromString,
+                    response_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.BatchCheckInResponse.SerializeToString,
+            ),
+            'ListScans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListScans,
+                    request_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.ListScansRequest.FromString,
+                    response_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.ListScansResponse.SerializeToString,
+            ),
+            'PruneScans': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneScans,
+                    request_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.PruneScansRequest.FromString,
+                    response_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.PruneScansResponse.SerializeToString,
+            ),
+            'ListRevocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRevocations,
+                    request_deserializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.ListRevocationsRequest.FromString,
+                    response_serializer=qrpass_dot_token_dot_v1_dot_token__service__pb2.ListRevocationsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'qrpass.token.v1.TokenService', rpc_method_handlers)
@@ -190,6 +283,9 @@ def add_TokenServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TokenService:
     """TokenService owns students and stalls, and issues and verifies their pass tokens.
+
+    The google.api.http options name the gateway's route for each method that has one. The
+    gateway's JSON uses short names where the proto has enums ("student", "in", "admitted").
     """
 
     @staticmethod
@@ -398,6 +494,141 @@ class TokenService:
             '/qrpass.token.v1.TokenService/WatchSubjectChanges',
             qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesRequest.SerializeToString,
             qrpass_dot_token_dot_v1_dot_token__service__pb2.WatchSubjectChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qrpass.token.v1.TokenService/CheckIn',
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.CheckInRequest.SerializeToString,
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.CheckInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCheckIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qrpass.token.v1.TokenService/BatchCheckIn',
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.BatchCheckInRequest.SerializeToString,
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.BatchCheckInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListScans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qrpass.token.v1.TokenService/ListScans',
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.ListScansRequest.SerializeToString,
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.ListScansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneScans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qrpass.token.v1.TokenService/PruneScans',
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.PruneScansRequest.SerializeToString,
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.PruneScansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qrpass.token.v1.TokenService/ListRevocations',
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.ListRevocationsRequest.SerializeToString,
+            qrpass_dot_token_dot_v1_dot_token__service__pb2.ListRevocationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

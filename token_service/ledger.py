@@ -1,0 +1,251 @@
+"""The scan ledger: every scan at a gate, and who is inside now (SQLAlchemy, one writer: us).
+
+A scan of a valid pass locks its holder's presence row (PostgreSQL: SELECT ... FOR UPDATE; SQLite
+has one writer at a time anyway), so two gates scanning one pass at the same instant are decided
+one after the other: exactly one is admitted. Scans keep no personal data beyond the subject id.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Boolean, Integer, String, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from token_service.admission import Admission, Decision, Entry
+from token_service.store import Base
+
+
+class ScanRow(Base):
+    """One scan: subject id, gate, direction, time, the client's scan id and the result."""
+
+    __tablename__ = "scans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    subject_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    gate: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(3))
+    scanned_at: Mapped[int] = mapped_column(BigInteger)  # epoch milliseconds
+    recorded_at: Mapped[int] = mapped_column(BigInteger)
+    scan_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    admission: Mapped[str] = mapped_column(String(16))
+    failure: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The entry that counted when this scan was answered, so a replay gives the same answer.
+    entry_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    entry_gate: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class PresenceRow(Base):
+    """Whether a subject is inside now, with the entry that counts."""
+
+    __tablename__ = "presence"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    inside: Mapped[bool] = mapped_column(Boolean, default=False)
+    entered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    entered_gate: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    entry_scan: Mapped[int | None] = mapped_column(Integer, nullable=True)  # scans.id
+    entry_scan_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+@dataclass(frozen=True)
+class ScanInput:
+    """A scan as the gate reports it, with the verdict on its pass."""
+
+    gate: str
+    direction: str  # "in" or "out"
+    scanned_at_ms: int
+    scan_id: str | None
+    kind: str | None  # the subject the pass names, when it names one
+    subject_id: str | None
+    version: int
+    failure: str | None  # None: the pass is valid
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """A row of the ledger, as answered."""
+
+    id: int
+    kind: str | None
+    subject_id: str | None
+    version: int
+    gate: str
+    direction: str
+    scanned_at_ms: int
+    scan_id: str | None
+    admission: Admission
+    failure: str | None
+    entered: Entry | None  # the entry that counts after this scan, if the holder is inside
+
+
+@dataclass(frozen=True)
+class ScanFilter:
+    kind: str | None = None
+    subject_id: str | None = None
+    gate: str | None = None
+    since_ms: int | None = None
+
+
+def _record(row: ScanRow) -> ScanRecord:
+    entered = None
+    if row.entry_at is not None and row.entry_gate is not None:
+        entered = Entry(row.entry_at, row.entry_gate)
+    return ScanRecord(
+        id=row.id, kind=row.kind, subject_id=row.subject_id, version=row.version, gate=row.gate,
+        direction=row.direction, scanned_at_ms=row.scanned_at, scan_id=row.scan_id,
+        admission=Admission(row.admission), failure=row.failure, entered=entered,
+    )  # fmt: skip
+
+
+def _presence_record(row: PresenceRow) -> ScanRecord:
+    """Someone inside, shown as the scan that let them in."""
+    return ScanRecord(
+        id=row.entry_scan or 0, kind=row.kind, subject_id=row.subject_id, version=0,
+        gate=row.entered_gate or "", direction="in", scanned_at_ms=row.entered_at or 0,
+        scan_id=row.entry_scan_id, admission=Admission.ADMITTED, failure=None,
+        entered=Entry(row.entered_at or 0, row.entered_gate or ""),
+    )  # fmt: skip
+
+
+Decide = Callable[[Entry | None], Decision]
+
+
+class ScanLedger:
+    """Records scans and answers who is inside; every method is one short transaction."""
+
+    def __init__(self, engine: Engine, clock_ms: Callable[[], int]) -> None:
+        self._engine = engine
+        self._clock_ms = clock_ms
+        self._postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgres else sqlite.insert
+        # SQLite allows one writer: take turns here rather than fail with "database is locked".
+        self._sqlite_writer = threading.Lock()
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _writing(self) -> AbstractContextManager[object]:
+        return nullcontext() if self._postgres else self._sqlite_writer
+
+    def find(self, scan_id: str) -> ScanRecord | None:
+        with Session(self._reader) as session:
+            row = session.scalars(select(ScanRow).where(ScanRow.scan_id == scan_id)).first()
+            return _record(row) if row is not None else None
+
+    def record(self, scan: ScanInput, decide: Decide) -> tuple[ScanRecord, bool]:
+        """Decide the scan against the holder's presence and record it; (record, replayed).
+
+        A scan_id seen before returns the first answer and records nothing.
+        """
+        try:
+            with self._writing(), Session(self._engine) as session, session.begin():
+                return self._record_in(session, scan, decide)
+        except IntegrityError:
+            # The same scan_id, recorded at the same moment by another call: answer as it did.
+            first = self.find(scan.scan_id) if scan.scan_id else None
+            if first is None:
+                raise
+            return first, True
+
+    def _record_in(
+        self, session: Session, scan: ScanInput, decide: Decide
+    ) -> tuple[ScanRecord, bool]:
+        presence = None
+        if scan.failure is None and scan.kind and scan.subject_id:
+            presence = self._lock_presence(session, scan.kind, scan.subject_id)
+        if scan.scan_id:  # after the lock, so a concurrent repeat of this scan_id waits for us
+            first = session.scalars(select(ScanRow).where(ScanRow.scan_id == scan.scan_id)).first()
+            if first is not None:
+                return _record(first), True
+        inside = None
+        if presence is not None and presence.inside:
+            inside = Entry(presence.entered_at or 0, presence.entered_gate or "")
+        decision = decide(inside)
+        after = decision.inside
+        row = ScanRow(
+            kind=scan.kind, subject_id=scan.subject_id, version=scan.version, gate=scan.gate,
+            direction=scan.direction, scanned_at=scan.scanned_at_ms, recorded_at=self._clock_ms(),
+            scan_id=scan.scan_id, admission=decision.admission.value, failure=scan.failure,
+            entry_at=after.at_ms if after else None, entry_gate=after.gate if after else None,
+        )  # fmt: skip
+        session.add(row)
+        session.flush()  # assigns row.id
+        if presence is not None:
+            if decision.admission is Admission.ADMITTED:
+                presence.inside, presence.entry_scan, presence.entry_scan_id = (
+                    True,
+                    row.id,
+                    scan.scan_id,
+                )
+                presence.entered_at, presence.entered_gate = scan.scanned_at_ms, scan.gate
+            elif decision.admission is Admission.EXITED:
+                presence.inside = False
+        return _record(row), False
+
+    def _lock_presence(self, session: Session, kind: str, subject_id: str) -> PresenceRow:
+        """The subject's presence row, locked until the transaction ends; created if missing."""
+        query = (
+            select(PresenceRow)
+            .where(PresenceRow.kind == kind, PresenceRow.subject_id == subject_id)
+            .with_for_update()
+        )
+        row = session.scalars(query).first()
+        if row is None:
+            new = {"kind": kind, "subject_id": subject_id, "inside": False}
+            session.execute(self._insert(PresenceRow).values(new).on_conflict_do_nothing())
+            row = session.scalars(query).one()
+        return row
+
+    def page(self, where: ScanFilter, after_id: int, limit: int) -> list[ScanRecord]:
+        """Up to `limit` scans recorded after `after_id`, oldest first."""
+        query = select(ScanRow).where(ScanRow.id > after_id)
+        if where.kind:
+            query = query.where(ScanRow.kind == where.kind)
+        if where.subject_id:
+            query = query.where(ScanRow.subject_id == where.subject_id)
+        if where.gate:
+            query = query.where(ScanRow.gate == where.gate)
+        if where.since_ms is not None:
+            query = query.where(ScanRow.scanned_at >= where.since_ms)
+        with Session(self._reader) as session:
+            rows = session.scalars(query.order_by(ScanRow.id).limit(limit))
+            return [_record(row) for row in rows]
+
+    def inside_page(self, where: ScanFilter, after_id: int, limit: int) -> list[ScanRecord]:
+        """Up to `limit` of those inside now, as the scans that let them in, oldest first."""
+        query = select(PresenceRow).where(
+            PresenceRow.inside.is_(True), func.coalesce(PresenceRow.entry_scan, 0) > after_id
+        )
+        if where.kind:
+            query = query.where(PresenceRow.kind == where.kind)
+        if where.subject_id:
+            query = query.where(PresenceRow.subject_id == where.subject_id)
+        if where.gate:
+            query = query.where(PresenceRow.entered_gate == where.gate)
+        if where.since_ms is not None:
+            query = query.where(PresenceRow.entered_at >= where.since_ms)
+        with Session(self._reader) as session:
+            rows = session.scalars(query.order_by(PresenceRow.entry_scan).limit(limit))
+            return [_presence_record(row) for row in rows]
+
+    def inside_counts(self) -> dict[str, int]:
+        """How many subjects of each kind are inside now."""
+        query = (
+            select(PresenceRow.kind, func.count())
+            .where(PresenceRow.inside.is_(True))
+            .group_by(PresenceRow.kind)
+        )
+        with self._reader.connect() as connection:
+            return {kind: count for kind, count in connection.execute(query)}
+
+    def prune(self, before_ms: int) -> int:
+        """Delete the scans made before `before_ms`; presence (who is inside) is kept."""
+        with self._writing(), Session(self._engine) as session, session.begin():
+            result = session.execute(delete(ScanRow).where(ScanRow.scanned_at < before_ms))
+            return result.rowcount or 0
