@@ -133,7 +133,7 @@ def test_batch_applies_scans_in_time_order_and_reports_conflicts(gate) -> None:
             scan("x1", "A", 1, t=other),
             scan("a1", "A", 2),
             scan("a2", "A", 30, OUT),
-        ]  # fmt: skip
+        ]
     )
     results = gate.stub.BatchCheckIn(request).results
     assert [r.scan_id for r in results] == ["b1", "x1", "a1", "a2"]
