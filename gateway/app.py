@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import routes
+from gateway import checkins, routes
 from gateway.auth import Authenticator
 from gateway.clients import Backends
 from gateway.errors import ApiError, problem, problem_for
@@ -44,6 +44,11 @@ ROUTE_TABLE: list[tuple[str, str, Endpoint, str]] = [
     ("GET", "/openapi.json", routes.openapi, "public"),
     ("GET", "/v1/jwks", routes.jwks, "public"),
     ("POST", "/v1/verify", routes.verify, "scanner"),
+    ("POST", "/v1/checkins", checkins.check_in, "scanner"),
+    ("POST", "/v1/checkins:batch", checkins.check_in_batch, "scanner"),
+    ("GET", "/v1/revocations", checkins.revocations, "scanner"),
+    ("GET", "/v1/admin/scans", checkins.list_scans, "admin"),
+    ("DELETE", "/v1/admin/scans", checkins.prune_scans, "admin"),
     ("GET", "/v1/admin/cache/stats", routes.cache_stats, "admin"),
     ("DELETE", "/v1/admin/cache", routes.cache_clear, "admin"),
     ("POST", "/v1/admin/import/{kind}", routes.import_subjects, "admin"),
@@ -83,6 +88,31 @@ def _guarded(endpoint: Endpoint, access: str) -> Endpoint:
 
     guarded.__name__ = endpoint.__name__
     return guarded
+
+
+def _starlette_routes(table: list[tuple[str, str, Endpoint, str]]) -> list[Route]:
+    """One Route per path, so a 405's Allow header lists every method the path has."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for method, path, endpoint, access in table:
+        by_path.setdefault(path, {})[method] = _guarded(endpoint, access)
+    routes = []
+    for path, endpoints in by_path.items():
+        if len(endpoints) == 1:
+            [(method, endpoint)] = endpoints.items()
+        else:
+
+            async def endpoint(
+                request: Request, endpoints: dict[str, Endpoint] = endpoints
+            ) -> Response:
+                # Starlette routes HEAD here wherever GET is allowed.
+                handler = endpoints.get(request.method) or endpoints["GET"]
+                return await handler(request)
+
+            endpoint.__name__ = "_".join(e.__name__ for e in endpoints.values())
+        routes.append(
+            Route(path.replace("{kind}", "{kind:kind}"), endpoint, methods=list(endpoints))
+        )
+    return routes
 
 
 class RequestId:
@@ -150,12 +180,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
             await backends.close()
 
     app = Starlette(
-        routes=[
-            Route(
-                path.replace("{kind}", "{kind:kind}"), _guarded(endpoint, access), methods=[method]
-            )
-            for method, path, endpoint, access in ROUTE_TABLE
-        ],
+        routes=_starlette_routes(ROUTE_TABLE),
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -109,6 +109,30 @@ class TokenClient(_Backend):
         request = token_pb.ImportSubjectsRequest(kind=kind, content=content)
         return await self._call("ImportSubjects", self._stub.ImportSubjects, request, rid, timeout)
 
+    async def check_in(
+        self, request: token_pb.CheckInRequest, rid: str
+    ) -> token_pb.CheckInResponse:
+        return await self._call("CheckIn", self._stub.CheckIn, request, rid)
+
+    async def batch_check_in(
+        self, request: token_pb.BatchCheckInRequest, rid: str, timeout: float
+    ) -> token_pb.BatchCheckInResponse:
+        return await self._call("BatchCheckIn", self._stub.BatchCheckIn, request, rid, timeout)
+
+    async def list_scans(
+        self, request: token_pb.ListScansRequest, rid: str
+    ) -> token_pb.ListScansResponse:
+        return await self._call("ListScans", self._stub.ListScans, request, rid)
+
+    async def prune_scans(
+        self, request: token_pb.PruneScansRequest, rid: str
+    ) -> token_pb.PruneScansResponse:
+        return await self._call("PruneScans", self._stub.PruneScans, request, rid, timeout=60)
+
+    async def revocations(self, since: str, rid: str) -> token_pb.ListRevocationsResponse:
+        request = token_pb.ListRevocationsRequest(since=since)
+        return await self._call("ListRevocations", self._stub.ListRevocations, request, rid)
+
     async def jwks(self, rid: str) -> token_pb.GetJwksResponse:
         return await self._call("GetJwks", self._stub.GetJwks, token_pb.GetJwksRequest(), rid)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from qrpass.vocabulary import GATE_RULE, MAX_BATCH_SCANS, SCAN_ID_RULE
+
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _ERRORS = {
     code: {"description": text, "content": {"application/problem+json": {"schema": _PROBLEM}}}
@@ -50,6 +52,19 @@ def _obj(properties: dict[str, Any], required: Sequence[str] | None = None) -> d
 
 _INT = {"type": "integer"}
 _STR = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
+_NULL_STR = {"type": ["string", "null"]}
+_ADMISSION = {"type": "string", "enum": ["admitted", "already_inside", "exited", "not_inside",
+                                         "rejected"]}  # fmt: skip
+_SCAN_IN = {**_obj({
+    "token": {"type": "string", "minLength": 1, "maxLength": 4096},
+    "gate": {"type": "string", "pattern": f"^{GATE_RULE}$",
+             "description": "1 to 64 characters: no control characters, no space at either end."},
+    "direction": {"type": "string", "enum": ["in", "out"], "default": "in"},
+    "scan_id": {"type": "string", "pattern": f"^{SCAN_ID_RULE}$",
+                "description": "Chosen by the scanner; the same id again returns the first answer."},
+    "scanned_at": {**_TIME, "description": "When the scan happened; default now."},
+}, ["token", "gate"]), "additionalProperties": False}  # fmt: skip
 _IMAGE_HEADERS = {"ETag": {"schema": _STR}, "Cache-Control": {"schema": _STR}}
 
 OPERATIONS: dict[str, dict[str, Any]] = {
@@ -78,6 +93,55 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                  None, "malformed", "bad_signature", "unknown_key", "wrong_kind", "revoked",
                  "expired", "subject_not_found"]}},
             ["valid", "kind", "subject_id", "error"]))},
+    },
+    "check_in": {
+        "summary": "Verify a pass at a gate and record the scan: admitted, already_inside (with the "
+                   "entry that counts), exited, not_inside, or rejected.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _SCAN_IN}}},
+        "responses": {"200": _json({"$ref": "#/components/schemas/CheckIn"})},
+    },
+    "check_in_batch": {
+        "summary": "Upload up to 1000 offline scans; applied in scanned_at order, idempotent per "
+                   "scan_id, answered in the request's order.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {**_obj({
+            "scans": {"type": "array", "maxItems": MAX_BATCH_SCANS,
+                      "items": {**_SCAN_IN, "required": ["token", "gate", "scan_id", "scanned_at"]}}}),
+            "additionalProperties": False}}}},
+        "responses": {"200": _json(_obj({"results": {
+            "type": "array", "items": {"$ref": "#/components/schemas/CheckIn"}}}))},
+    },
+    "revocations": {
+        "summary": "The subjects whose older passes no longer verify, as a compact JWS signed by "
+                   "the active key (verify it with /v1/jwks). Without `since` the whole list.",
+        "parameters": [{"name": "since", "in": "query", "schema": _STR,
+                        "description": "The `cursor` of the previous list."}],
+        "responses": {"200": {"description": "A compact JWS; its payload is "
+                              '{"cursor", "full", "revocations": [{"kind", "subject_id", "min_version"}]}',
+                              "content": {"application/jose": {"schema": _STR}}}},
+    },
+    "list_scans": {
+        "summary": "The scan ledger, oldest first, or (inside=true) the entries of those inside now.",
+        "parameters": [
+            {"name": "kind", "in": "query", "schema": {"type": "string", "enum": ["student", "stall"]}},
+            {"name": "subject_id", "in": "query", "schema": _STR},
+            {"name": "gate", "in": "query", "schema": _STR},
+            {"name": "since", "in": "query", "schema": _TIME},
+            {"name": "inside", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
+            {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            {"name": "page_token", "in": "query", "schema": _STR},
+        ],
+        "responses": {"200": _json(_obj({
+            "scans": {"type": "array", "items": _obj({
+                "id": _INT, "kind": {"type": ["string", "null"], "enum": ["student", "stall", None]},
+                "subject_id": _NULL_STR, "gate": _STR, "direction": {"type": "string", "enum": ["in", "out"]},
+                "scanned_at": _TIME, "scan_id": _NULL_STR, "admission": _ADMISSION, "error": _NULL_STR})},
+            "next_page_token": _STR,
+            "inside": _obj({"student": _INT, "stall": _INT})}))},
+    },
+    "prune_scans": {
+        "summary": "Delete the scans made before a time; who is inside now is kept.",
+        "parameters": [{"name": "before", "in": "query", "required": True, "schema": _TIME}],
+        "responses": {"200": _json(_obj({"deleted": _INT}))},
     },
     "pass_json": {"summary": "A subject's pass: token and PNG data URL.", "parameters": [_KIND, _ID],
                   "responses": {"200": _json(_obj({"success": {"type": "boolean"}, "qr_token": _STR,
@@ -135,7 +199,7 @@ def build_openapi(
             operation["security"] = [{"bearer": []}]
             text = f"{operation.get('description', '')} {_ACCESS_TEXT[access]}"
             operation["description"] = text.strip()
-        if endpoint.__name__ in ("verify", "import_subjects"):
+        if endpoint.__name__ in ("verify", "import_subjects", "check_in", "check_in_batch"):
             errors += ["413", "415"] if endpoint.__name__ == "import_subjects" else ["413"]
         if endpoint.__name__ == "import_subjects":
             errors.append("422")
@@ -149,6 +213,14 @@ def build_openapi(
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Problem": _obj({"type": _STR, "title": _STR, "status": _INT, "detail": _STR})},
+            "schemas": {
+                "Problem": _obj({"type": _STR, "title": _STR, "status": _INT, "detail": _STR}),
+                "CheckIn": _obj({
+                    **OPERATIONS["verify"]["responses"]["200"]["content"]["application/json"]["schema"]["properties"],
+                    "admission": _ADMISSION,
+                    "entered": _obj({"at": _TIME, "gate": _STR}),
+                    "scan_id": _NULL_STR, "scanned_at": _TIME},
+                    ["valid", "kind", "subject_id", "error", "admission", "scan_id", "scanned_at"]),
+            },
         },
     }  # fmt: skip

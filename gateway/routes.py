@@ -29,15 +29,15 @@ _IMAGE_PARAMS = {"scale", "border", "ec", "dark", "light"}
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _backends(request: Request) -> Backends:
+def backends(request: Request) -> Backends:
     return request.app.state.backends
 
 
-def _near_cache(request: Request) -> NearCache:
+def near_cache(request: Request) -> NearCache:
     return request.app.state.near_cache
 
 
-def _rid(request: Request) -> str:
+def request_id(request: Request) -> str:
     return request.scope["state"]["request_id"]
 
 
@@ -60,13 +60,13 @@ async def _pass(request: Request) -> tuple[Entry, bool]:
     """The subject's token and default PNG, and whether it was a cache hit: from the near-cache,
     or from both services (then kept, unless a newer change made the answer stale)."""
     kind, subject_id = _subject(request)
-    cache = _near_cache(request)
+    cache = near_cache(request)
     entry = cache.get(kind.plural, subject_id)
     if entry is not None:
         return entry, True
-    backends, rid = _backends(request), _rid(request)
-    issued = await backends.token.issue(kind.value, subject_id, rid, cache.sequence)
-    image = await backends.image.render(issued.token, None, rid)
+    both, rid = backends(request), request_id(request)
+    issued = await both.token.issue(kind.value, subject_id, rid, cache.sequence)
+    image = await both.image.render(issued.token, None, rid)
     entry = Entry(issued.token, image.image, image.etag)
     cache.put(kind.plural, subject_id, entry, issued.sequence)
     return entry, image.cache_status == image_pb.CACHE_STATUS_HIT
@@ -74,12 +74,12 @@ async def _pass(request: Request) -> tuple[Entry, bool]:
 
 async def _token_for(request: Request) -> str:
     kind, subject_id = _subject(request)
-    cache = _near_cache(request)
+    cache = near_cache(request)
     entry = cache.get(kind.plural, subject_id)
     if entry is not None:
         return entry.token
-    rid = _rid(request)
-    return (await _backends(request).token.issue(kind.value, subject_id, rid, cache.sequence)).token
+    rid = request_id(request)
+    return (await backends(request).token.issue(kind.value, subject_id, rid, cache.sequence)).token
 
 
 def _raw(status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> Response:
@@ -132,7 +132,7 @@ async def _pass_image(request: Request, image_format: int) -> Response:
     else:
         options = _render_options(request, image_format)
         token = await _token_for(request)
-        image = await _backends(request).image.render(token, options, _rid(request))
+        image = await backends(request).image.render(token, options, request_id(request))
         etag, content_type, data = image.etag, image.content_type, image.image
         # A bypassed render is not cached server-side yet: let clients come back for it soon.
         max_age = 5 if image.cache_status == image_pb.CACHE_STATUS_BYPASS else None
@@ -164,7 +164,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _json_body(request: Request, limit: int) -> dict:
+async def json_object(request: Request, limit: int) -> dict:
     body = await read_body(request, limit)
     try:
         data = json.loads(body)
@@ -172,11 +172,15 @@ async def _json_body(request: Request, limit: int) -> dict:
         raise ApiError(400, "the body must be a JSON object") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
+    try:  # "\\ud800" is valid JSON but no text: it could not be passed on in gRPC's UTF-8
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, "the body holds a lone UTF-16 surrogate (\\ud800-\\udfff)") from None
     return data
 
 
 async def verify(request: Request) -> Response:
-    data = await _json_body(request, MAX_VERIFY_BODY)
+    data = await json_object(request, MAX_VERIFY_BODY)
     token = data.get("token")
     if not isinstance(token, str) or not token:
         raise ApiError(400, "token must be a non-empty string")
@@ -186,8 +190,13 @@ async def verify(request: Request) -> Response:
     ):
         raise ApiError(400, f"expected_kind must be {' or '.join(map(repr, BY_NAME))}")
     expected = BY_NAME[expected_name].value if expected_name else token_pb.SUBJECT_KIND_UNSPECIFIED
-    sequence = _near_cache(request).sequence
-    reply = await _backends(request).token.verify(token, expected, _rid(request), sequence)
+    sequence = near_cache(request).sequence
+    reply = await backends(request).token.verify(token, expected, request_id(request), sequence)
+    return JSONResponse(verdict_fields(reply))
+
+
+def verdict_fields(reply: token_pb.VerifyTokenResponse) -> dict[str, object]:
+    """The verify answer's JSON: valid, kind, subject_id, identity, name and error."""
     subject = reply.subject
     kind = BY_VALUE.get(subject.kind)
     body: dict[str, object] = {
@@ -199,13 +208,17 @@ async def verify(request: Request) -> Response:
         body[kind.identity_field] = getattr(subject, kind.identity_field)
     if subject.name:
         body["name"] = subject.name
-    reason = token_pb.FailureReason.Name(reply.failure_reason).removeprefix("FAILURE_REASON_")
-    body["error"] = None if reply.valid else reason.lower()
-    return JSONResponse(body)
+    body["error"] = None if reply.valid else failure_name(reply.failure_reason)
+    return body
+
+
+def failure_name(reason: int) -> str:
+    """ "revoked", "expired", ...: the proto's FailureReason name in the JSON's words."""
+    return token_pb.FailureReason.Name(reason).removeprefix("FAILURE_REASON_").lower()
 
 
 async def jwks(request: Request) -> Response:
-    reply = await _backends(request).token.jwks(_rid(request))
+    reply = await backends(request).token.jwks(request_id(request))
     keys = [
         {"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid, "alg": k.alg, "use": k.use}
         for k in reply.keys
@@ -215,15 +228,15 @@ async def jwks(request: Request) -> Response:
 
 async def rotate(request: Request) -> Response:
     kind, subject_id = _subject(request)
-    reply = await _backends(request).token.rotate(kind.value, subject_id, _rid(request))
-    _near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
+    reply = await backends(request).token.rotate(kind.value, subject_id, request_id(request))
+    near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
     return JSONResponse({"qr_token": reply.token})
 
 
 async def delete_subject(request: Request) -> Response:
     kind, subject_id = _subject(request)
-    reply = await _backends(request).token.delete(kind.value, subject_id, _rid(request))
-    _near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
+    reply = await backends(request).token.delete(kind.value, subject_id, request_id(request))
+    near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
     return Response(status_code=204)
 
 
@@ -257,8 +270,8 @@ async def import_subjects(request: Request) -> Response:
     content = await _import_content(request)
     timeout = request.app.state.settings.import_deadline_seconds
     try:
-        reply = await _backends(request).token.import_subjects(
-            kind.value, content, _rid(request), timeout
+        reply = await backends(request).token.import_subjects(
+            kind.value, content, request_id(request), timeout
         )
     except ApiError as error:
         if error.status != 504:
@@ -268,7 +281,7 @@ async def import_subjects(request: Request) -> Response:
             f"wrote every row or none. Look one of its subjects up (GET /v1/{kind.plural}/<id>/qr) "
             "before retrying; importing the same file again is safe"
         )) from None  # fmt: skip
-    _near_cache(request).wrote(kind.plural, None, reply.sequence)
+    near_cache(request).wrote(kind.plural, None, reply.sequence)
     if reply.errors:
         errors = [{"line": e.line, "field": e.field, "reason": e.reason} for e in reply.errors]
         raise ApiError(422, f"{len(errors)} problem(s) in the file; nothing was written",
@@ -279,7 +292,7 @@ async def import_subjects(request: Request) -> Response:
 
 
 async def cache_stats(request: Request) -> Response:
-    reply = await _backends(request).image.cache_stats(_rid(request))
+    reply = await backends(request).image.cache_stats(request_id(request))
     return JSONResponse(
         {
             "backend": reply.backend,
@@ -295,7 +308,7 @@ async def cache_stats(request: Request) -> Response:
 
 
 async def cache_clear(request: Request) -> Response:
-    reply = await _backends(request).image.clear_cache(_rid(request), timeout=300)
+    reply = await backends(request).image.clear_cache(request_id(request), timeout=300)
     return JSONResponse({"deleted": reply.deleted})
 
 
@@ -305,7 +318,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     # Backend outages do not make the gateway unready: verify still works without images.
-    return JSONResponse({"status": "ready", "backends": await _backends(request).health()})
+    return JSONResponse({"status": "ready", "backends": await backends(request).health()})
 
 
 async def metrics(request: Request) -> Response:

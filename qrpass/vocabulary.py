@@ -29,8 +29,9 @@ BY_PLURAL = {kind.plural: kind for kind in KINDS}
 BY_VALUE = {kind.value: kind for kind in KINDS}
 PLURAL_RULE = "|".join(kind.plural for kind in KINDS)  # "students|stalls", for route patterns
 
-# At the gate. A gate's name is what a volunteer reads: printable, no control characters.
-GATE_RULE = "[^\\x00-\\x1f\\x7f]{1,64}"
+# At the gate. A gate's name is what a volunteer reads: 1 to 64 characters, no control
+# characters, no space at either end (so "North" and "North " are never two gates).
+GATE_RULE = "[^\\x00-\\x20\\x7f](?:[^\\x00-\\x1f\\x7f]{0,62}[^\\x00-\\x20\\x7f])?"
 GATE_PATTERN = re.compile(GATE_RULE)
 SCAN_ID_RULE = "[A-Za-z0-9._:-]{1,64}"  # client-chosen; UUIDs and ULIDs fit
 SCAN_ID_PATTERN = re.compile(SCAN_ID_RULE)

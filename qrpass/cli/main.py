@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from qrpass.cli import cache, doctor, keys, subjects, up
+from qrpass.cli import cache, doctor, gate, keys, subjects, up
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("token")
     verify.set_defaults(func=subjects.verify_token)
+
+    gate.add_commands(commands)
 
     key_commands = commands.add_parser(
         "keys",
