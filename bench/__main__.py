@@ -221,6 +221,39 @@ def _grpc_rotate(system: System, ids: list[str], seconds: float) -> loadgen.Load
     return asyncio.run(_grpc_loop(f"127.0.0.1:{system.token_port}", call, seconds, 16))
 
 
+def _rotate_all(system: System, ids: list[str]) -> None:
+    """Rotate every student once (16 at a time): the revocation list's worst case."""
+
+    async def rotate_all() -> None:
+        limit = asyncio.Semaphore(16)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{system.token_port}") as channel:
+            stub = token_grpc.TokenServiceStub(channel)
+
+            async def rotate(subject_id: str) -> None:
+                async with limit:
+                    await stub.RotateToken(token_pb.RotateTokenRequest(
+                        kind=token_pb.SUBJECT_KIND_STUDENT, subject_id=subject_id))  # fmt: skip
+
+            await asyncio.gather(*(rotate(subject_id) for subject_id in ids))
+
+    asyncio.run(rotate_all())
+
+
+def _revocation_list(url: str, auth: dict[str, str]) -> dict[str, float]:
+    """The whole list: seconds to build and sign it, seconds when unchanged, bytes plain and gzip."""
+    figures: dict[str, float] = {}
+    for name, encoding in (("first", "identity"), ("again", "identity"), ("gzip", "gzip")):
+        request = urllib.request.Request(
+            f"{url}/v1/revocations", headers={**auth, "Accept-Encoding": encoding}
+        )
+        start = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            body = reply.read()
+        figures[f"{name}_seconds"] = time.perf_counter() - start
+        figures[f"{name}_bytes"] = len(body)
+    return figures
+
+
 def _redis_used_memory(url: str) -> int:
     client = redis.Redis.from_url(url)
     try:
@@ -370,11 +403,31 @@ def run() -> dict:
                                                       OPEN_LOOP_SECONDS, grace=GRACE_SECONDS))  # fmt: skip
         figures += report.verify(verify_grpc, verify_http, verify_steady)
 
+        stage("gate: check-in on PostgreSQL")
+        gates = [f"Gate {g}" for g in range(20)]
+        scans = [{"path": "/v1/checkins", "method": "POST", "body": json.dumps(
+                    {"token": token_list[(i * 7919) % len(token_list)], "gate": gates[i % 20]})}
+                 for i in range(min(len(token_list), 5000))]  # fmt: skip
+        checkin_http = autocannon.run(url, scans, THROUGHPUT_SECONDS, 32, auth)
+
+        def scan_path(i: int) -> str:  # a distinct pass and scan_id a call: a gate rush
+            body = {"token": token_list[(i * 104729) % len(token_list)], "gate": gates[i % 20],
+                    "scan_id": f"rush-{i}"}  # fmt: skip
+            return "POST /v1/checkins " + json.dumps(body)
+
+        checkin_steady = asyncio.run(loadgen.open_loop(host, port, auth, scan_path, 500,
+                                                       OPEN_LOOP_SECONDS, grace=GRACE_SECONDS))  # fmt: skip
+        figures += report.check_in(checkin_http, checkin_steady)
+
         stage("sign (rotate)")
         # Last: rotation replaces tokens, so every cached pass above would become a miss.
         rotate = _grpc_rotate(system, ids, THROUGHPUT_SECONDS)
         figures.append(report.figure("sign (RotateToken) via gRPC", rotate.rate, "tokens/s",
                                      note="Ed25519 sign + PostgreSQL write + change log per call"))  # fmt: skip
+
+        stage(f"revocation list: all {len(ids)} students rotated")
+        _rotate_all(system, ids)
+        figures += report.revocations(_revocation_list(url, auth), len(ids))
     finally:
         if original is not None:
             original.stop()

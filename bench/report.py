@@ -125,6 +125,30 @@ def verify(grpc_rate: LoadResult, http: Closed, steady: LoadResult) -> list[dict
     ]  # fmt: skip
 
 
+def check_in(http: Closed, steady: LoadResult) -> list[dict]:
+    p99 = _ms(steady.percentile(99))
+    return [
+        figure("check-in via HTTP (autocannon, 32 conn)", http.rate, "scans/s",
+               goal=">= 500/s", passed=http.rate >= 500,
+               note="verify + a PostgreSQL transaction (presence row locked, scan written)"),
+        figure("check-in via HTTP @500/s, p99", p99, "ms", goal="<= 50 ms", passed=p99 <= 50,
+               note=f"a distinct pass and scan_id a call; errors {steady.errors}"),
+    ]  # fmt: skip
+
+
+def revocations(list_figures: dict[str, float], subjects: int) -> list[dict]:
+    first, plain, packed = (list_figures["first_seconds"], list_figures["first_bytes"],
+                            list_figures["gzip_bytes"])  # fmt: skip
+    return [
+        figure(f"revocation list, {subjects} rotated: build + sign + send", first * 1000, "ms",
+               goal="< 1000 ms", passed=first < 1, higher_is_better=False,
+               note=f"unchanged since: {list_figures['again_seconds'] * 1000:.0f} ms (kept signed)"),
+        figure("revocation list size, gzip (Accept-Encoding)", packed / 1e6, "MB",
+               goal="< 1 MB", passed=packed < 1e6, higher_is_better=False,
+               note=f"{plain / 1e6:.2f} MB without compression"),
+    ]  # fmt: skip
+
+
 def document(figures: list[dict], *, quick: bool, subjects: int) -> dict:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -75,10 +75,6 @@ class Gate:
     def check_in(self, scan: Scan, verdict: Verdict | None = None) -> CheckInResult:
         """Verify and record one scan; `verdict` is given when the caller verified already."""
         check_scan(scan)
-        if scan.scan_id is not None:
-            first = self._ledger.find(scan.scan_id)
-            if first is not None:  # a retry: the first answer, nothing recorded
-                return self._replay(first)
         if verdict is None:
             verdict = self._book.verify(scan.token)
         scanned_at = scan.scanned_at_ms if scan.scanned_at_ms is not None else now_ms()

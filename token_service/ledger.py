@@ -12,9 +12,19 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Boolean, Integer, String, delete, func, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -125,7 +135,29 @@ class ScanLedger:
         self._engine = engine
         self._clock_ms = clock_ms
         self._postgres = engine.dialect.name == "postgresql"
-        self._insert = postgresql.insert if self._postgres else sqlite.insert
+        insert = postgresql.insert if self._postgres else sqlite.insert
+        scans, presence = ScanRow.__table__, PresenceRow.__table__
+        # Built once: building and keying a statement costs more than running it (measured).
+        # A repeated scan_id inserts nothing and returns no row: the unique index decides, even
+        # against a concurrent repeat.
+        self._insert_scan = insert(scans).on_conflict_do_nothing().returning(scans.c.id)
+        # An upsert that changes nothing still takes the row lock (on PostgreSQL as SELECT ...
+        # FOR UPDATE would) and hands the row back: lock, create-if-missing and read in one trip.
+        lock = insert(presence).values(
+            kind=bindparam("kind"), subject_id=bindparam("subject_id"), inside=False
+        )
+        self._lock_presence = lock.on_conflict_do_update(
+            index_elements=[presence.c.kind, presence.c.subject_id],
+            set_={"kind": lock.excluded.kind},
+        ).returning(presence.c.inside, presence.c.entered_at, presence.c.entered_gate)
+        this_subject = (presence.c.kind == bindparam("k")) & (
+            presence.c.subject_id == bindparam("s")
+        )
+        self._enter = update(presence).where(this_subject).values(
+            inside=True, entered_at=bindparam("at"), entered_gate=bindparam("gate"),
+            entry_scan=bindparam("row"), entry_scan_id=bindparam("scan_id"),
+        )  # fmt: skip
+        self._leave = update(presence).where(this_subject).values(inside=False)
         # SQLite allows one writer: take turns here rather than fail with "database is locked".
         self._sqlite_writer = threading.Lock()
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -141,66 +173,54 @@ class ScanLedger:
     def record(self, scan: ScanInput, decide: Decide) -> tuple[ScanRecord, bool]:
         """Decide the scan against the holder's presence and record it; (record, replayed).
 
-        A scan_id seen before returns the first answer and records nothing.
+        A scan_id seen before returns the first answer and records nothing. Core statements,
+        four round trips: lock-and-read presence, insert the scan, update presence, commit.
         """
-        try:
-            with self._writing(), Session(self._engine) as session, session.begin():
-                return self._record_in(session, scan, decide)
-        except IntegrityError:
-            # The same scan_id, recorded at the same moment by another call: answer as it did.
-            first = self.find(scan.scan_id) if scan.scan_id else None
-            if first is None:
-                raise
-            return first, True
+        with self._writing(), self._engine.begin() as connection:
+            recorded = self._record_in(connection, scan, decide)
+            if recorded is None:  # the scan_id was taken: undo, and answer as the first did
+                connection.rollback()
+        if recorded is not None:
+            return recorded, False
+        first = self.find(scan.scan_id or "")
+        if first is None:  # deleted by a prune in between: nothing to replay
+            raise IntegrityError("scan_id", None, Exception("scan_id already used"))
+        return first, True
 
     def _record_in(
-        self, session: Session, scan: ScanInput, decide: Decide
-    ) -> tuple[ScanRecord, bool]:
-        presence = None
-        if scan.failure is None and scan.kind and scan.subject_id:
-            presence = self._lock_presence(session, scan.kind, scan.subject_id)
-        if scan.scan_id:  # after the lock, so a concurrent repeat of this scan_id waits for us
-            first = session.scalars(select(ScanRow).where(ScanRow.scan_id == scan.scan_id)).first()
-            if first is not None:
-                return _record(first), True
+        self, connection: Connection, scan: ScanInput, decide: Decide
+    ) -> ScanRecord | None:
         inside = None
-        if presence is not None and presence.inside:
-            inside = Entry(presence.entered_at or 0, presence.entered_gate or "")
+        subject = {"k": scan.kind, "s": scan.subject_id}
+        locked = scan.failure is None and scan.kind is not None and scan.subject_id is not None
+        if locked:
+            lock = {"kind": scan.kind, "subject_id": scan.subject_id}
+            presence = connection.execute(self._lock_presence, lock).one()
+            if presence.inside:
+                inside = Entry(presence.entered_at or 0, presence.entered_gate or "")
         decision = decide(inside)
         after = decision.inside
-        row = ScanRow(
-            kind=scan.kind, subject_id=scan.subject_id, version=scan.version, gate=scan.gate,
-            direction=scan.direction, scanned_at=scan.scanned_at_ms, recorded_at=self._clock_ms(),
-            scan_id=scan.scan_id, admission=decision.admission.value, failure=scan.failure,
-            entry_at=after.at_ms if after else None, entry_gate=after.gate if after else None,
+        row_id = connection.scalar(self._insert_scan, {
+            "kind": scan.kind, "subject_id": scan.subject_id, "version": scan.version,
+            "gate": scan.gate, "direction": scan.direction, "scanned_at": scan.scanned_at_ms,
+            "recorded_at": self._clock_ms(), "scan_id": scan.scan_id,
+            "admission": decision.admission.value, "failure": scan.failure,
+            "entry_at": after.at_ms if after else None, "entry_gate": after.gate if after else None,
+        })  # fmt: skip
+        if row_id is None:
+            return None
+        if locked and decision.admission is Admission.ADMITTED:
+            entry = {"at": scan.scanned_at_ms, "gate": scan.gate, "row": row_id,
+                     "scan_id": scan.scan_id}  # fmt: skip
+            connection.execute(self._enter, subject | entry)
+        elif locked and decision.admission is Admission.EXITED:
+            connection.execute(self._leave, subject)
+        return ScanRecord(
+            id=row_id, kind=scan.kind, subject_id=scan.subject_id, version=scan.version,
+            gate=scan.gate, direction=scan.direction, scanned_at_ms=scan.scanned_at_ms,
+            scan_id=scan.scan_id, admission=decision.admission, failure=scan.failure,
+            entered=after,
         )  # fmt: skip
-        session.add(row)
-        session.flush()  # assigns row.id
-        if presence is not None:
-            if decision.admission is Admission.ADMITTED:
-                presence.inside, presence.entry_scan, presence.entry_scan_id = (
-                    True,
-                    row.id,
-                    scan.scan_id,
-                )
-                presence.entered_at, presence.entered_gate = scan.scanned_at_ms, scan.gate
-            elif decision.admission is Admission.EXITED:
-                presence.inside = False
-        return _record(row), False
-
-    def _lock_presence(self, session: Session, kind: str, subject_id: str) -> PresenceRow:
-        """The subject's presence row, locked until the transaction ends; created if missing."""
-        query = (
-            select(PresenceRow)
-            .where(PresenceRow.kind == kind, PresenceRow.subject_id == subject_id)
-            .with_for_update()
-        )
-        row = session.scalars(query).first()
-        if row is None:
-            new = {"kind": kind, "subject_id": subject_id, "inside": False}
-            session.execute(self._insert(PresenceRow).values(new).on_conflict_do_nothing())
-            row = session.scalars(query).one()
-        return row
 
     def page(self, where: ScanFilter, after_id: int, limit: int) -> list[ScanRecord]:
         """Up to `limit` scans recorded after `after_id`, oldest first."""

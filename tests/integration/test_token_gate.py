@@ -16,6 +16,7 @@ from joserfc.jwk import KeySet
 
 from qrpass.token.v1 import token_service_pb2 as pb
 from tests.conftest import STALL, STUDENT, TokenClient, stalls_csv, students_csv
+from tests.support.metrics import value
 from tests.support.services import ServiceProcess
 
 IN, OUT = pb.DIRECTION_IN, pb.DIRECTION_OUT
@@ -72,6 +73,11 @@ def test_entry_exit_reentry_and_a_second_person_on_one_pass(gate) -> None:
     assert _admission(_check_in(gate, token, "B", OUT)) == "not_inside"
     assert _admission(_check_in(gate, token, "C")) == "admitted"
     assert _inside(gate) == {STUDENT: 1, STALL: 0}
+    metrics = f"http://127.0.0.1:{gate.service.metrics_port}/metrics"
+    assert value(metrics, "qrpass_inside", kind="student") == 1  # read from the ledger
+    assert value(metrics, "qrpass_inside", kind="stall") == 0
+    assert value(metrics, "qrpass_token_checkins_total", admission="admitted") == 2
+    assert value(metrics, "qrpass_token_checkins_total", admission="not_inside") == 1
     ledger = _scans(gate, subject_id="S00001")
     assert [pb.Admission.Name(s.admission) for s in ledger] == [
         "ADMISSION_ADMITTED", "ADMISSION_ALREADY_INSIDE", "ADMISSION_EXITED",
