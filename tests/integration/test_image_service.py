@@ -317,7 +317,8 @@ def test_a_flood_of_variants_never_evicts_a_warmed_default(tmp_path, backend) ->
 
     server = None
     if backend == "redis":  # a small Redis under memory pressure, with the policy docs ask for
-        server = RedisServer(("--maxmemory", "3mb", "--maxmemory-policy", "volatile-ttl"))
+        server = RedisServer(("--maxmemory", "3mb", "--maxmemory-policy", "volatile-ttl",
+                              "--maxmemory-samples", "10"))  # fmt: skip
         server.start()
     client = start_image_service(tmp_path, backend, server.url if server else None,
                                  QR_CACHE_MEMORY_BYTES=str(3 * 1024 * 1024))  # fmt: skip
@@ -331,10 +332,17 @@ def test_a_flood_of_variants_never_evicts_a_warmed_default(tmp_path, backend) ->
             assert variant.cache_status in (MISS, BYPASS)
         if server is not None:
             assert client.redis().info("stats")["evicted_keys"] > 0  # the pressure was real
+        # Redis evicts by sampling (maxmemory-samples), so volatile-ttl is nearly, not exactly,
+        # shortest-TTL-first: allow 1% of defaults to be re-rendered. With the variants' TTL set
+        # to the passes' own, about half of the defaults go.
+        missed = []
         for text in texts:
             reply = client.render(text)
-            assert reply.cache_status == HIT, text
+            if reply.cache_status != HIT:
+                missed.append(text)
             assert decode(reply.image, reply.content_type) == text
+        assert len(missed) <= len(texts) // 100, missed[:3]
+        assert backend == "redis" or not missed  # the memory cache's share is exact
     finally:
         client.close()
         if server is not None:
