@@ -4,7 +4,6 @@ module only turns JSON into the RPC's request and back."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -19,10 +18,12 @@ from gateway.routes import (
     failure_name,
     json_object,
     near_cache,
+    only_params,
     request_id,
     verdict_fields,
 )
 from qrpass.core.config import is_ascii_number
+from qrpass.core.times import timestamp
 from qrpass.token.v1 import token_service_pb2 as token_pb
 from qrpass.vocabulary import (
     ADMISSION_NAMES,
@@ -41,20 +42,14 @@ _SCANS_QUERY = {"kind", "subject_id", "gate", "since", "page_size", "page_token"
 
 
 def _timestamp(name: str, value: object) -> Timestamp:
-    """An RFC 3339 time with its offset ("Z" or "+02:00"), as the RPC's Timestamp."""
     try:
         if not isinstance(value, str):
             raise ValueError
-        moment = datetime.fromisoformat(value.upper())
-        if moment.tzinfo is None:
-            raise ValueError
-        stamp = Timestamp()
-        stamp.FromDatetime(moment)
-    except (ValueError, OverflowError):
+        return timestamp(value)
+    except ValueError:
         raise ApiError(
             400, f"{name} must be an RFC 3339 time with its offset, e.g. 2026-05-01T09:02:00Z"
         ) from None
-    return stamp
 
 
 def _rfc3339(stamp: Timestamp) -> str:
@@ -127,9 +122,7 @@ async def check_in_batch(request: Request) -> Response:
 
 
 async def revocations(request: Request) -> Response:
-    unknown = set(request.query_params) - {"since"}
-    if unknown:
-        raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r}; use since")
+    only_params(request, {"since"})
     since = request.query_params.get("since", "")
     reply = await backends(request).token.revocations(since, request_id(request))
     body, headers = negotiate(reply.signed_list.encode(), request.headers.get("accept-encoding"))
@@ -154,10 +147,7 @@ def _scan_fields(scan: token_pb.Scan) -> dict[str, object]:
 
 async def list_scans(request: Request) -> Response:
     query = request.query_params
-    unknown = set(query) - _SCANS_QUERY
-    if unknown:
-        allowed = ", ".join(sorted(_SCANS_QUERY))
-        raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r}; use {allowed}")
+    only_params(request, _SCANS_QUERY)
     listing = token_pb.ListScansRequest(
         subject_id=query.get("subject_id", ""),
         gate=query.get("gate", ""),

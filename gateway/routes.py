@@ -26,6 +26,7 @@ _EC = {"L": image_pb.ERROR_CORRECTION_LEVEL_L, "M": image_pb.ERROR_CORRECTION_LE
        "Q": image_pb.ERROR_CORRECTION_LEVEL_Q, "H": image_pb.ERROR_CORRECTION_LEVEL_H}  # fmt: skip
 _HEX_COLOUR = re.compile(r"[0-9a-fA-F]{6}")
 _IMAGE_PARAMS = {"scale", "border", "ec", "dark", "light"}
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -95,6 +96,14 @@ async def pass_json(request: Request) -> Response:
     return _raw(200, JSON_HEADERS, body)
 
 
+def only_params(request: Request, allowed: set[str]) -> None:
+    """Refuse a query parameter the route does not take, naming the ones it does."""
+    unknown = set(request.query_params) - allowed
+    if unknown:
+        names = ", ".join(sorted(allowed))
+        raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r}; use {names}")
+
+
 def _int_param(name: str, raw: str, low: int, high: int) -> int:
     if not is_ascii_number(raw) or not low <= int(raw) <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}, got {raw!r}")
@@ -103,10 +112,7 @@ def _int_param(name: str, raw: str, low: int, high: int) -> int:
 
 def _render_options(request: Request, image_format: int) -> image_pb.RenderOptions:
     query = request.query_params
-    unknown = set(query) - _IMAGE_PARAMS
-    if unknown:
-        allowed = ", ".join(sorted(_IMAGE_PARAMS))
-        raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r}; use {allowed}")
+    only_params(request, _IMAGE_PARAMS)
     options = image_pb.RenderOptions(format=image_format)
     if "scale" in query:
         options.scale = _int_param("scale", query["scale"], 1, 4096)
@@ -172,10 +178,15 @@ async def json_object(request: Request, limit: int) -> dict:
         raise ApiError(400, "the body must be a JSON object") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
-    try:  # "\\ud800" is valid JSON but no text: it could not be passed on in gRPC's UTF-8
-        json.dumps(data, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise ApiError(400, "the body holds a lone UTF-16 surrogate (\\ud800-\\udfff)") from None
+    # "\\ud800" is valid JSON but no text: gRPC's UTF-8 could not carry it. Only a body with
+    # such an escape is checked through (a surrogate pair, e.g. an emoji, is fine).
+    if _SURROGATE_ESCAPE.search(body):
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ApiError(
+                400, "the body holds a lone UTF-16 surrogate (\\ud800-\\udfff)"
+            ) from None
     return data
 
 

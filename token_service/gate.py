@@ -72,11 +72,10 @@ class Gate:
         self._book = book
         self._ledger = ledger
 
-    def check_in(self, scan: Scan, verdict: Verdict | None = None) -> CheckInResult:
-        """Verify and record one scan; `verdict` is given when the caller verified already."""
+    def check_in(self, scan: Scan) -> CheckInResult:
+        """Verify and record one scan."""
         check_scan(scan)
-        if verdict is None:
-            verdict = self._book.verify(scan.token)
+        verdict = self._book.verify(scan.token)
         scanned_at = scan.scanned_at_ms if scan.scanned_at_ms is not None else now_ms()
         entry = ScanInput(
             gate=scan.gate, direction=scan.direction, scanned_at_ms=scanned_at,
@@ -102,10 +101,8 @@ class Gate:
         for scan in scans:
             check_scan(scan, batch=True)
         order = sorted(range(len(scans)), key=lambda i: scans[i].scanned_at_ms or 0)
-        results: list[CheckInResult | None] = [None] * len(scans)
-        for i in order:
-            results[i] = self.check_in(scans[i])
-        return [result for result in results if result is not None]
+        results = {i: self.check_in(scans[i]) for i in order}
+        return [results[i] for i in range(len(scans))]
 
     def _replay(self, record: ScanRecord) -> CheckInResult:
         """The answer first given to a scan, from the ledger (identity from the subject now)."""

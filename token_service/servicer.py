@@ -15,8 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
-from qrpass.vocabulary import BY_NAME, DIRECTION_NAMES, MAX_BATCH_SCANS
-from token_service.admission import Entry
+from qrpass.vocabulary import BY_NAME, DIRECTION_NAMES, DIRECTIONS, MAX_BATCH_SCANS
+from token_service.admission import Admission, Entry
 from token_service.errors import InvalidRequest
 from token_service.gate import CheckInResult, Gate, Scan
 from token_service.index import IndexUpdate, SubjectIndex
@@ -91,6 +91,10 @@ def _scan(request: pb.CheckInRequest) -> Scan:
     )
 
 
+def _admission(admission: Admission) -> pb.Admission.ValueType:
+    return pb.Admission.Value(f"ADMISSION_{admission.name}")
+
+
 def _entry(entry: Entry) -> pb.GateEntry:
     return pb.GateEntry(at=_timestamp(entry.at_ms), gate=entry.gate)
 
@@ -98,7 +102,7 @@ def _entry(entry: Entry) -> pb.GateEntry:
 def _check_in_response(result: CheckInResult) -> pb.CheckInResponse:
     response = pb.CheckInResponse(
         verification=_verdict(result.verdict),
-        admission=pb.Admission.Value(f"ADMISSION_{result.admission.name}"),
+        admission=_admission(result.admission),
         scan_id=result.scan_id or "",
         scanned_at=_timestamp(result.scanned_at_ms),
         replayed=result.replayed,
@@ -113,10 +117,10 @@ def _scan_message(record: ScanRecord) -> pb.Scan:
         id=record.id,
         subject_id=record.subject_id or "",
         gate=record.gate,
-        direction=pb.DIRECTION_IN if record.direction == "in" else pb.DIRECTION_OUT,
+        direction=DIRECTIONS[record.direction],
         scanned_at=_timestamp(record.scanned_at_ms),
         scan_id=record.scan_id or "",
-        admission=pb.Admission.Value(f"ADMISSION_{record.admission.name}"),
+        admission=_admission(record.admission),
     )
     if record.kind:
         scan.kind = _KIND_VALUES[record.kind]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime
+from datetime import date
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from qrpass.cli.rpc import DEADLINE_SECONDS, Targets, run
+from qrpass.core.times import timestamp
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.vocabulary import ADMISSION_NAMES, BY_NAME, BY_VALUE, DIRECTION_NAMES
 
@@ -17,20 +18,19 @@ PRUNE_DEADLINE_SECONDS = 300.0
 
 def moment(text: str) -> Timestamp:
     """An argparse type: YYYY-MM-DD (midnight UTC) or an RFC 3339 time with its offset."""
-    stamp = Timestamp()
     try:
-        stamp.FromDatetime(datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC))
-        return stamp
+        day = date.fromisoformat(text)
     except ValueError:
         pass
+    else:
+        return timestamp(f"{day.isoformat()}T00:00:00Z")
     try:
-        stamp.FromJsonString(text)
+        return timestamp(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"DATE must be YYYY-MM-DD or an RFC 3339 time such as 2026-05-01T09:00:00Z, "
             f"got {text!r}"
         ) from None
-    return stamp
 
 
 def _who(kind: int, subject_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -199,8 +200,6 @@ def test_prune_deletes_old_scans_and_keeps_who_is_inside(gate) -> None:
 
 def _payload(signed: str) -> dict:
     segment = signed.split(".")[1]
-    import base64
-
     return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
 
 
