@@ -60,12 +60,22 @@ def test_a_scanner_key_checks_passes_in_and_out(stack) -> None:
         ({"token": "x.y.z", "gate": "A", "scan_id": "a b"}, "scan_id must match"),
         ({"token": "x.y.z", "gate": "\u0007"}, "gate must be"),
         ({"token": "x.y.z", "gate": "A", "seat": 3}, "unknown field 'seat'"),
+        ({"token": "x.y.z", "gate": "\udb4c"}, "lone UTF-16 surrogate"),
     ],
 )
 def test_malformed_scans_are_400_saying_what_is_wrong(stack, body, message) -> None:
-    reply = _check_in(stack, **body)
+    # json.dumps writes "\udb4c" as an escape, as a client in another language might.
+    reply = stack.request("POST", "/v1/checkins", SCANNER_KEY, content=json.dumps(body),
+                          headers={"Content-Type": "application/json"})  # fmt: skip
     assert reply.status_code == 400, reply.text
     assert message in reply.json()["detail"]
+
+
+def test_a_gate_named_with_an_emoji_is_fine(stack) -> None:
+    """A surrogate pair in the JSON (an emoji) is text; only a lone surrogate is refused."""
+    reply = _check_in(stack, token=_token(stack, "S00029"), gate="\U0001f6aa North")
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["entered"]["gate"] == "\U0001f6aa North"
 
 
 def test_scanner_keys_reach_the_gate_routes_and_nothing_of_admin(stack) -> None:
