@@ -21,7 +21,6 @@ import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import grpc
 import redis
@@ -29,13 +28,14 @@ from tqdm import tqdm
 
 from bench import autocannon, cpu, loadgen, report
 from bench import original as bench_original
+from qrpass.core.clients import ImageClient, TokenClient
+from qrpass.core.config import TlsSettings
 from qrpass.image.v1 import image_service_pb2 as image_pb
-from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
-from qrpass.token.v1 import token_service_pb2 as token_pb
-from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
+from qrpass.vocabulary import STUDENT
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.services import stack_env
 
+PLAINTEXT = TlsSettings(None, None, None)  # the bench runs its system on loopback without TLS
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 STUDENTS = 2_000 if QUICK else 25_000
 STALLS = 200
@@ -127,30 +127,34 @@ def _seed(system: System) -> float:
     return seconds
 
 
+def _token_client(system: System) -> TokenClient:
+    return TokenClient.connect(f"127.0.0.1:{system.token_port}", PLAINTEXT)
+
+
 def _tokens(system: System) -> dict[str, str]:
-    tokens: dict[str, str] = {}
-    with grpc.insecure_channel(f"127.0.0.1:{system.token_port}") as channel:
-        stub = token_grpc.TokenServiceStub(channel)
-        page_token = ""
-        while True:
-            page = stub.ListTokens(token_pb.ListTokensRequest(
-                kind=token_pb.SUBJECT_KIND_STUDENT, page_size=1000, page_token=page_token))  # fmt: skip
-            tokens.update({e.subject.id: e.token for e in page.subject_tokens})
-            page_token = page.next_page_token
-            if not page_token:
-                return tokens
+    async def every_student() -> dict[str, str]:
+        async with _token_client(system) as client:
+            return {
+                entry.subject.id: entry.token
+                async for page in client.pages(STUDENT, 1000)
+                for entry in page.subject_tokens
+            }
+
+    return asyncio.run(every_student())
 
 
 def _cold_render_grpc(system: System, texts: list[str]) -> list[float]:
-    samples = []
-    with grpc.insecure_channel(f"127.0.0.1:{system.image_port}") as channel:
-        stub = image_grpc.ImageServiceStub(channel)
-        for text in tqdm(texts, desc="cold render (gRPC)", leave=False):
-            start = time.perf_counter()
-            reply = stub.RenderQrCode(image_pb.RenderQrCodeRequest(text=text))
-            samples.append(time.perf_counter() - start)
-            assert reply.cache_status == image_pb.CACHE_STATUS_MISS
-    return samples
+    async def render_each() -> list[float]:
+        samples = []
+        async with ImageClient.connect(f"127.0.0.1:{system.image_port}", PLAINTEXT) as images:
+            for text in tqdm(texts, desc="cold render (gRPC)", leave=False):
+                start = time.perf_counter()
+                reply = await images.render(text)
+                samples.append(time.perf_counter() - start)
+                assert reply.cache_status == image_pb.CACHE_STATUS_MISS
+        return samples
+
+    return asyncio.run(render_each())
 
 
 def _in_process(texts: list[str], encoder: str) -> list[float]:
@@ -173,19 +177,22 @@ def _warm(system: System) -> tuple[float, float]:
 
 
 async def _grpc_loop(
-    target: str, call: Callable[[Any, int], Awaitable[bool]], seconds: float, concurrency: int
+    system: System,
+    call: Callable[[TokenClient, int], Awaitable[bool]],
+    seconds: float,
+    concurrency: int,
 ) -> loadgen.LoadResult:
-    """`concurrency` workers make `call(channel, i)` back to back for `seconds`; False is an error."""
+    """`concurrency` workers make `call(client, i)` back to back for `seconds`; False is an error."""
     result = loadgen.LoadResult()
     stop = time.perf_counter() + seconds
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with _token_client(system) as client:
 
         async def worker(offset: int) -> None:
             i = offset
             while time.perf_counter() < stop:
                 start = time.perf_counter()
                 try:
-                    ok = await call(channel, i)
+                    ok = await call(client, i)
                 except grpc.aio.AioRpcError:
                     ok = False
                 if ok:
@@ -201,24 +208,20 @@ async def _grpc_loop(
 
 
 def _grpc_verify(system: System, tokens: list[str], seconds: float) -> loadgen.LoadResult:
-    async def call(channel: grpc.aio.Channel, i: int) -> bool:
-        request = token_pb.VerifyTokenRequest(token=tokens[i % len(tokens)])
-        return (await token_grpc.TokenServiceStub(channel).VerifyToken(request)).valid
+    async def call(client: TokenClient, i: int) -> bool:
+        return (await client.verify(tokens[i % len(tokens)])).valid
 
-    return asyncio.run(_grpc_loop(f"127.0.0.1:{system.token_port}", call, seconds, 32))
+    return asyncio.run(_grpc_loop(system, call, seconds, 32))
 
 
 def _grpc_rotate(system: System, ids: list[str], seconds: float) -> loadgen.LoadResult:
     """Each RotateToken signs a new Ed25519 token and writes it: the signing path end to end."""
 
-    async def call(channel: grpc.aio.Channel, i: int) -> bool:
-        request = token_pb.RotateTokenRequest(
-            kind=token_pb.SUBJECT_KIND_STUDENT, subject_id=ids[i % len(ids)]
-        )
-        await token_grpc.TokenServiceStub(channel).RotateToken(request)
+    async def call(client: TokenClient, i: int) -> bool:
+        await client.rotate(STUDENT, ids[i % len(ids)])
         return True
 
-    return asyncio.run(_grpc_loop(f"127.0.0.1:{system.token_port}", call, seconds, 16))
+    return asyncio.run(_grpc_loop(system, call, seconds, 16))
 
 
 def _rotate_all(system: System, ids: list[str]) -> None:
@@ -226,13 +229,11 @@ def _rotate_all(system: System, ids: list[str]) -> None:
 
     async def rotate_all() -> None:
         limit = asyncio.Semaphore(16)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{system.token_port}") as channel:
-            stub = token_grpc.TokenServiceStub(channel)
+        async with _token_client(system) as client:
 
             async def rotate(subject_id: str) -> None:
                 async with limit:
-                    await stub.RotateToken(token_pb.RotateTokenRequest(
-                        kind=token_pb.SUBJECT_KIND_STUDENT, subject_id=subject_id))  # fmt: skip
+                    await client.rotate(STUDENT, subject_id)
 
             await asyncio.gather(*(rotate(subject_id) for subject_id in ids))
 

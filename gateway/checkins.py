@@ -37,6 +37,7 @@ from qrpass.vocabulary import (
 # A full batch: 1,000 scans of tokens up to 4 KiB each, with their JSON around them.
 MAX_BATCH_BODY = MAX_BATCH_SCANS * (MAX_VERIFY_BODY // 2) + MAX_VERIFY_BODY
 BATCH_DEADLINE_SECONDS = 60.0
+PRUNE_DEADLINE_SECONDS = 60.0
 _SCAN_FIELDS = {"token", "gate", "direction", "scan_id", "scanned_at"}
 _SCANS_QUERY = {"kind", "subject_id", "gate", "since", "page_size", "page_token", "inside"}
 
@@ -101,7 +102,7 @@ def _check_in_fields(reply: token_pb.CheckInResponse) -> dict[str, object]:
 async def check_in(request: Request) -> Response:
     scan = _check_in_request(await json_object(request, MAX_VERIFY_BODY))
     scan.min_sequence = near_cache(request).sequence
-    reply = await backends(request).token.check_in(scan, request_id(request))
+    reply = await backends(request).token.check_in(scan, request_id=request_id(request))
     return JSONResponse(_check_in_fields(reply))
 
 
@@ -116,7 +117,7 @@ async def check_in_batch(request: Request) -> Response:
         scans=[_check_in_request(scan, f"scans[{i}].") for i, scan in enumerate(scans)]
     )
     reply = await backends(request).token.batch_check_in(
-        batch, request_id(request), BATCH_DEADLINE_SECONDS
+        batch, timeout=BATCH_DEADLINE_SECONDS, request_id=request_id(request)
     )
     return JSONResponse({"results": [_check_in_fields(result) for result in reply.results]})
 
@@ -124,7 +125,7 @@ async def check_in_batch(request: Request) -> Response:
 async def revocations(request: Request) -> Response:
     only_params(request, {"since"})
     since = request.query_params.get("since", "")
-    reply = await backends(request).token.revocations(since, request_id(request))
+    reply = await backends(request).token.revocations(since, request_id=request_id(request))
     body, headers = negotiate(reply.signed_list.encode(), request.headers.get("accept-encoding"))
     headers["Cache-Control"] = "no-cache"  # a scanner must see each new revocation
     return Response(body, 200, headers, media_type="application/jose")
@@ -167,7 +168,7 @@ async def list_scans(request: Request) -> Response:
     if query.get("inside", "false") not in ("true", "false"):
         raise ApiError(400, "inside must be true or false")
     listing.inside = query.get("inside") == "true"
-    reply = await backends(request).token.list_scans(listing, request_id(request))
+    reply = await backends(request).token.list_scans(listing, request_id=request_id(request))
     return JSONResponse(
         {
             "scans": [_scan_fields(scan) for scan in reply.scans],
@@ -182,6 +183,7 @@ async def prune_scans(request: Request) -> Response:
     if unknown or "before" not in request.query_params:
         raise ApiError(400, "give before=<RFC 3339 time>: scans made before it are deleted")
     before = _timestamp("before", request.query_params["before"])
-    pruned = token_pb.PruneScansRequest(before=before)
-    reply = await backends(request).token.prune_scans(pruned, request_id(request))
+    reply = await backends(request).token.prune_scans(
+        before, timeout=PRUNE_DEADLINE_SECONDS, request_id=request_id(request)
+    )
     return JSONResponse({"deleted": reply.deleted})

@@ -18,13 +18,22 @@ from gateway.nearcache import Entry, NearCache, pass_body
 from qrpass.core.config import is_ascii_number
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.token.v1 import token_service_pb2 as token_pb
-from qrpass.vocabulary import BY_NAME, BY_PLURAL, BY_VALUE, ID_PATTERN, ID_RULE, Kind
+from qrpass.vocabulary import (
+    BY_NAME,
+    BY_PLURAL,
+    BY_VALUE,
+    EC_LEVEL_VALUES,
+    EC_LEVELS,
+    HEX_COLOUR_PATTERN,
+    ID_PATTERN,
+    ID_RULE,
+    MAX_BORDER,
+    MAX_SIDE_PX,
+    Kind,
+)
 
 MAX_VERIFY_BODY = 16 * 1024
 MAX_IMPORT_BODY = 21 * 1024 * 1024  # the token service refuses files over 20 MB itself
-_EC = {"L": image_pb.ERROR_CORRECTION_LEVEL_L, "M": image_pb.ERROR_CORRECTION_LEVEL_M,
-       "Q": image_pb.ERROR_CORRECTION_LEVEL_Q, "H": image_pb.ERROR_CORRECTION_LEVEL_H}  # fmt: skip
-_HEX_COLOUR = re.compile(r"[0-9a-fA-F]{6}")
 _IMAGE_PARAMS = {"scale", "border", "ec", "dark", "light"}
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -66,8 +75,8 @@ async def _pass(request: Request) -> tuple[Entry, bool]:
     if entry is not None:
         return entry, True
     both, rid = backends(request), request_id(request)
-    issued = await both.token.issue(kind.value, subject_id, rid, cache.sequence)
-    image = await both.image.render(issued.token, None, rid)
+    issued = await both.token.issue(kind, subject_id, min_sequence=cache.sequence, request_id=rid)
+    image = await both.image.render(issued.token, request_id=rid)
     entry = Entry(issued.token, image.image, image.etag)
     cache.put(kind.plural, subject_id, entry, issued.sequence)
     return entry, image.cache_status == image_pb.CACHE_STATUS_HIT
@@ -80,7 +89,10 @@ async def _token_for(request: Request) -> str:
     if entry is not None:
         return entry.token
     rid = request_id(request)
-    return (await backends(request).token.issue(kind.value, subject_id, rid, cache.sequence)).token
+    issued = await backends(request).token.issue(
+        kind, subject_id, min_sequence=cache.sequence, request_id=rid
+    )
+    return issued.token
 
 
 def _raw(status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> Response:
@@ -115,17 +127,17 @@ def _render_options(request: Request, image_format: int) -> image_pb.RenderOptio
     only_params(request, _IMAGE_PARAMS)
     options = image_pb.RenderOptions(format=image_format)
     if "scale" in query:
-        options.scale = _int_param("scale", query["scale"], 1, 4096)
+        options.scale = _int_param("scale", query["scale"], 1, MAX_SIDE_PX)
     if "border" in query:
-        options.border = _int_param("border", query["border"], 0, 20)
+        options.border = _int_param("border", query["border"], 0, MAX_BORDER)
     if "ec" in query:
-        level = _EC.get(query["ec"].upper())
+        level = EC_LEVEL_VALUES.get(query["ec"].upper())
         if level is None:
-            raise ApiError(400, f"ec must be L, M, Q or H, got {query['ec']!r}")
+            raise ApiError(400, f"ec must be one of {', '.join(EC_LEVELS)}, got {query['ec']!r}")
         options.error_correction = level
     for name, field in (("dark", "dark_color"), ("light", "light_color")):
         if name in query:
-            if not _HEX_COLOUR.fullmatch(query[name]):
+            if not HEX_COLOUR_PATTERN.fullmatch(query[name]):
                 raise ApiError(400, f"{name} must be a colour as rrggbb, got {query[name]!r}")
             setattr(options, field, "#" + query[name].lower())
     return options
@@ -138,7 +150,7 @@ async def _pass_image(request: Request, image_format: int) -> Response:
     else:
         options = _render_options(request, image_format)
         token = await _token_for(request)
-        image = await backends(request).image.render(token, options, request_id(request))
+        image = await backends(request).image.render(token, options, request_id=request_id(request))
         etag, content_type, data = image.etag, image.content_type, image.image
         # A bypassed render is not cached server-side yet: let clients come back for it soon.
         max_age = 5 if image.cache_status == image_pb.CACHE_STATUS_BYPASS else None
@@ -200,9 +212,12 @@ async def verify(request: Request) -> Response:
         not isinstance(expected_name, str) or expected_name not in BY_NAME
     ):
         raise ApiError(400, f"expected_kind must be {' or '.join(map(repr, BY_NAME))}")
-    expected = BY_NAME[expected_name].value if expected_name else token_pb.SUBJECT_KIND_UNSPECIFIED
-    sequence = near_cache(request).sequence
-    reply = await backends(request).token.verify(token, expected, request_id(request), sequence)
+    reply = await backends(request).token.verify(
+        token,
+        expected_kind=BY_NAME[expected_name] if expected_name else None,
+        min_sequence=near_cache(request).sequence,
+        request_id=request_id(request),
+    )
     return JSONResponse(verdict_fields(reply))
 
 
@@ -229,7 +244,7 @@ def failure_name(reason: int) -> str:
 
 
 async def jwks(request: Request) -> Response:
-    reply = await backends(request).token.jwks(request_id(request))
+    reply = await backends(request).token.jwks(request_id=request_id(request))
     keys = [
         {"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid, "alg": k.alg, "use": k.use}
         for k in reply.keys
@@ -239,14 +254,14 @@ async def jwks(request: Request) -> Response:
 
 async def rotate(request: Request) -> Response:
     kind, subject_id = _subject(request)
-    reply = await backends(request).token.rotate(kind.value, subject_id, request_id(request))
+    reply = await backends(request).token.rotate(kind, subject_id, request_id=request_id(request))
     near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
     return JSONResponse({"qr_token": reply.token})
 
 
 async def delete_subject(request: Request) -> Response:
     kind, subject_id = _subject(request)
-    reply = await backends(request).token.delete(kind.value, subject_id, request_id(request))
+    reply = await backends(request).token.delete(kind, subject_id, request_id=request_id(request))
     near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
     return Response(status_code=204)
 
@@ -282,7 +297,7 @@ async def import_subjects(request: Request) -> Response:
     timeout = request.app.state.settings.import_deadline_seconds
     try:
         reply = await backends(request).token.import_subjects(
-            kind.value, content, request_id(request), timeout
+            kind, content, timeout=timeout, request_id=request_id(request)
         )
     except ApiError as error:
         if error.status != 504:
@@ -303,7 +318,7 @@ async def import_subjects(request: Request) -> Response:
 
 
 async def cache_stats(request: Request) -> Response:
-    reply = await backends(request).image.cache_stats(request_id(request))
+    reply = await backends(request).image.cache_stats(request_id=request_id(request))
     return JSONResponse(
         {
             "backend": reply.backend,
@@ -319,7 +334,7 @@ async def cache_stats(request: Request) -> Response:
 
 
 async def cache_clear(request: Request) -> Response:
-    reply = await backends(request).image.clear_cache(request_id(request), timeout=300)
+    reply = await backends(request).image.clear_cache(timeout=300, request_id=request_id(request))
     return JSONResponse({"deleted": reply.deleted})
 
 

@@ -7,8 +7,8 @@ import logging
 
 import grpc
 
-from gateway.clients import TokenClient
 from gateway.nearcache import NearCache
+from qrpass.core.clients import TokenClient
 from qrpass.vocabulary import BY_VALUE
 
 log = logging.getLogger(__name__)

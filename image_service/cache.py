@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +20,14 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from image_service.breaker import CircuitBreaker
+from qrpass.vocabulary import IMAGE_KEY_PREFIX
 
-KEY_PREFIX = "qr:image:v1:"
 # Variants (options other than the defaults) expire sooner and, in memory, get an eighth of the
 # bytes. With Redis, `maxmemory-policy volatile-ttl` evicts them before any default pass.
 VARIANT_TTL_SECONDS = 600
 VARIANT_SHARE = 8
 _SCAN_BATCH = 1000
+_ALL_IMAGES = IMAGE_KEY_PREFIX + "*"
 _JITTER = 0.1
 
 
@@ -54,9 +55,10 @@ def jittered(ttl_seconds: int) -> int:
 class _Lru:
     """A bytes-bounded LRU whose entries expire `ttl_seconds` after their last use."""
 
-    def __init__(self, ttl_seconds: int, max_bytes: int) -> None:
+    def __init__(self, ttl_seconds: int, max_bytes: int, clock: Callable[[], float]) -> None:
         self._ttl = ttl_seconds
         self._max_bytes = max_bytes
+        self._clock = clock
         self.bytes = 0
         self.entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
 
@@ -65,7 +67,7 @@ class _Lru:
         if entry is None:
             return None
         value, expires = entry
-        now = time.monotonic()
+        now = self._clock()
         if expires <= now:
             self.drop(key)
             return None
@@ -74,7 +76,7 @@ class _Lru:
         return value
 
     def set_many(self, items: Sequence[tuple[str, bytes]]) -> None:
-        now = time.monotonic()
+        now = self._clock()
         for key, value in items:
             if key in self.entries:
                 self.drop(key)
@@ -85,7 +87,7 @@ class _Lru:
 
     def exists(self, key: str) -> bool:
         entry = self.entries.get(key)
-        return entry is not None and entry[1] > time.monotonic()
+        return entry is not None and entry[1] > self._clock()
 
     def drop(self, key: str) -> bool:
         entry = self.entries.pop(key, None)
@@ -110,11 +112,16 @@ class MemoryCache:
 
     name = "memory"
 
-    def __init__(self, ttl_seconds: int, max_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        ttl_seconds: int,
+        max_bytes: int = 256 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         variant_bytes = max_bytes // VARIANT_SHARE
         self._tiers = (
-            _Lru(ttl_seconds, max_bytes - variant_bytes),
-            _Lru(min(ttl_seconds, VARIANT_TTL_SECONDS), variant_bytes),
+            _Lru(ttl_seconds, max_bytes - variant_bytes, clock),
+            _Lru(min(ttl_seconds, VARIANT_TTL_SECONDS), variant_bytes, clock),
         )
 
     async def get(self, key: str, *, variant: bool = False) -> bytes | None:
@@ -217,7 +224,7 @@ class RedisCache:
         deleted = 0
         batch: list[str] = []
         try:
-            async for key in self._client.scan_iter(match=KEY_PREFIX + "*", count=_SCAN_BATCH):
+            async for key in self._client.scan_iter(match=_ALL_IMAGES, count=_SCAN_BATCH):
                 batch.append(key)
                 if len(batch) >= _SCAN_BATCH:
                     deleted += await self._unlink(batch)

@@ -12,7 +12,6 @@ from typing import Protocol
 from image_service import render
 from image_service.cache import BackendStats, CacheUnavailable
 from image_service.metrics import ImageMetrics
-from image_service.pool import RenderPool
 
 MAX_WARM_BATCH = 5000
 _WRITE_BATCH = 500
@@ -40,6 +39,15 @@ class Cache(Protocol):
     async def delete(self, key: str) -> bool: ...
     async def clear(self) -> int: ...
     async def backend_stats(self) -> BackendStats: ...
+
+
+class Renderer(Protocol):
+    """What the image book needs of a renderer: the worker pool in the service."""
+
+    async def render(self, text: str, options: render.RenderOptions) -> bytes: ...
+    async def render_many(
+        self, texts: Sequence[str], options: render.RenderOptions
+    ) -> list[bytes | None]: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class CacheStats:
 class ImageBook:
     """Serves images cache-first; concurrent misses on one key share a single render."""
 
-    def __init__(self, cache: Cache, pool: RenderPool, metrics: ImageMetrics) -> None:
+    def __init__(self, cache: Cache, pool: Renderer, metrics: ImageMetrics) -> None:
         self._cache = cache
         self._pool = pool
         self._metrics = metrics

@@ -16,17 +16,24 @@ from dataclasses import dataclass
 from PIL import Image
 
 from image_service.errors import InvalidOptions, TextTooLong
+from qrpass.vocabulary import (
+    DEFAULT_BORDER,
+    DEFAULT_EC_LEVEL,
+    DEFAULT_SCALE,
+    EC_LEVELS,
+    HEX_COLOUR_RULE,
+    IMAGE_KEY_PREFIX,
+    MAX_BORDER,
+    MAX_SIDE_PX,
+)
 
 try:
     import zxingcpp
 except ImportError:  # pragma: no cover - exercised by the fallback test via ENCODER
     zxingcpp = None
 
-MAX_SIDE_PX = 4096
-MAX_BORDER = 20
 MAX_TEXT_BYTES = 7089  # a version-40 symbol's numeric maximum; real limits are checked by encoding
-EC_LEVELS = ("L", "M", "Q", "H")
-_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_COLOUR = re.compile("#" + HEX_COLOUR_RULE)
 # Bump when the bytes written for the same matrix change (rasterizer, PNG settings, SVG layout).
 _FORMAT_REVISION = "2"
 
@@ -36,9 +43,9 @@ class RenderOptions:
     """Validated, normalized options; `canonical()` is their stable text for cache keys."""
 
     format: str = "png"
-    scale: int = 6
-    border: int = 4
-    ec_level: str = "M"
+    scale: int = DEFAULT_SCALE
+    border: int = DEFAULT_BORDER
+    ec_level: str = DEFAULT_EC_LEVEL
     dark: str = "#000000"
     light: str = "#ffffff"
 
@@ -54,12 +61,12 @@ class RenderOptions:
         format: str = "png",
         scale: int | None = None,
         border: int | None = None,
-        ec_level: str = "M",
+        ec_level: str = DEFAULT_EC_LEVEL,
         dark: str = "",
         light: str = "",
     ) -> RenderOptions:
-        scale = 6 if scale is None else scale
-        border = 4 if border is None else border
+        scale = DEFAULT_SCALE if scale is None else scale
+        border = DEFAULT_BORDER if border is None else border
         if format not in ("png", "svg"):
             raise InvalidOptions("format must be PNG or SVG")
         if scale < 1:
@@ -67,7 +74,8 @@ class RenderOptions:
         if not 0 <= border <= MAX_BORDER:
             raise InvalidOptions(f"border must be 0 to {MAX_BORDER} modules, got {border}")
         if ec_level not in EC_LEVELS:
-            raise InvalidOptions(f"ec level must be one of L, M, Q, H, got {ec_level!r}")
+            levels = ", ".join(EC_LEVELS)
+            raise InvalidOptions(f"ec level must be one of {levels}, got {ec_level!r}")
         colours = []
         for name, value, default in (("dark", dark, "#000000"), ("light", light, "#ffffff")):
             value = value or default
@@ -220,12 +228,12 @@ def render(text: str, options: RenderOptions, encoder: str = ENCODER) -> bytes:
 
 
 def cache_key(text: str, options: RenderOptions) -> str:
-    """`qr:image:v1:<sha256 of renderer version, options and text>`."""
+    """The key prefix and the sha256 of renderer version, options and text."""
     digest = hashlib.sha256(
         f"{RENDERER_VERSION}\0{options.canonical()}\0".encode()
         + text.encode("utf-8", "surrogatepass")
     ).hexdigest()
-    return f"qr:image:v1:{digest}"
+    return IMAGE_KEY_PREFIX + digest
 
 
 def etag_for(key: str) -> str:

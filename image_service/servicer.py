@@ -8,6 +8,7 @@ from image_service.images import ImageBook, Status
 from image_service.render import RenderOptions
 from qrpass.image.v1 import image_service_pb2 as pb
 from qrpass.image.v1 import image_service_pb2_grpc as pb_grpc
+from qrpass.vocabulary import DEFAULT_EC_LEVEL, EC_LEVEL_VALUES
 
 _FORMATS = {
     pb.IMAGE_FORMAT_UNSPECIFIED: "png",
@@ -15,11 +16,8 @@ _FORMATS = {
     pb.IMAGE_FORMAT_SVG: "svg",
 }
 _LEVELS = {
-    pb.ERROR_CORRECTION_LEVEL_UNSPECIFIED: "M",
-    pb.ERROR_CORRECTION_LEVEL_L: "L",
-    pb.ERROR_CORRECTION_LEVEL_M: "M",
-    pb.ERROR_CORRECTION_LEVEL_Q: "Q",
-    pb.ERROR_CORRECTION_LEVEL_H: "H",
+    pb.ERROR_CORRECTION_LEVEL_UNSPECIFIED: DEFAULT_EC_LEVEL,
+    **{value: level for level, value in EC_LEVEL_VALUES.items()},
 }
 _STATUS = {
     Status.HIT: pb.CACHE_STATUS_HIT,

@@ -1,14 +1,20 @@
-"""The domain's vocabulary, defined once: subject kinds and their names, and the id rule."""
+"""The domain's vocabulary, defined once: subject kinds and their names, the id rule, the limits of
+a pass token and of a rendered image, the image cache's key scheme, and the gate's words.
+
+Every service, the CLI, the OpenAPI document and the tests import these; a rule changes here only.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.token.v1 import token_service_pb2 as token_pb
 
-ID_RULE = "[A-Za-z0-9_-]{1,64}"
+ID_RULE = "[A-Za-z0-9_-]{1,64}"  # subject ids and signing-key ids
 ID_PATTERN = re.compile(ID_RULE)
+MAX_TOKEN_BYTES = 4096  # a pass token is about 200 bytes; anything near this is not one of ours
 
 
 @dataclass(frozen=True)
@@ -17,7 +23,7 @@ class Kind:
 
     name: str  # singular: JSON bodies, the CLI, the token's `kind` claim
     plural: str  # URL path segments
-    value: int  # the proto's SubjectKind
+    value: token_pb.SubjectKind.ValueType  # the proto's SubjectKind
     identity_field: str  # what the gate shows beside the name
 
 
@@ -28,6 +34,24 @@ BY_NAME = {kind.name: kind for kind in KINDS}
 BY_PLURAL = {kind.plural: kind for kind in KINDS}
 BY_VALUE = {kind.value: kind for kind in KINDS}
 PLURAL_RULE = "|".join(kind.plural for kind in KINDS)  # "students|stalls", for route patterns
+
+# Rendering. The defaults are the pass image the gateway serves and the warm fills.
+DEFAULT_SCALE = 6  # pixels per module
+DEFAULT_BORDER = 4  # modules of quiet zone, as ISO/IEC 18004 asks
+MAX_SIDE_PX = 4096
+MAX_BORDER = 20
+DEFAULT_EC_LEVEL = "M"
+EC_LEVELS = ("L", "M", "Q", "H")
+EC_LEVEL_VALUES = {
+    level: image_pb.ErrorCorrectionLevel.Value(f"ERROR_CORRECTION_LEVEL_{level}")
+    for level in EC_LEVELS
+}
+HEX_COLOUR_RULE = "[0-9a-fA-F]{6}"  # "rrggbb"; the gRPC API takes it with a leading "#"
+HEX_COLOUR_PATTERN = re.compile(HEX_COLOUR_RULE)
+
+# The image cache: every key the image service writes starts with this, so its keys can be
+# counted and cleared without touching anything else in a shared Redis.
+IMAGE_KEY_PREFIX = "qr:image:v1:"
 
 # At the gate. A gate's name is what a volunteer reads: 1 to 64 characters, no control
 # characters, no space at either end (so "North" and "North " are never two gates).

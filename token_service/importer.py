@@ -10,9 +10,9 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from qrpass.vocabulary import ID_PATTERN, ID_RULE
 from token_service.errors import ImportRejected
 from token_service.store import FIELDS
-from token_service.tokens import ID_PATTERN
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
@@ -101,7 +101,7 @@ def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
 
 def _check_field(field: str, value: str) -> str | None:
     if field == "id":
-        return None if ID_PATTERN.fullmatch(value) else "must match [A-Za-z0-9_-]{1,64}"
+        return None if ID_PATTERN.fullmatch(value) else f"must match {ID_RULE}"
     if not value:
         return "is empty"
     if len(value) > MAX_FIELD_LENGTHS[field]:

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qrpass.vocabulary import BY_NAME
 from token_service.store import Change, SubjectRecord, SubjectStore
-from token_service.tokens import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class SubjectIndex:
     def __init__(self, store: SubjectStore) -> None:
         self._store = store
         self._lock = threading.Lock()
-        self._by_id: dict[str, dict[str, SubjectRecord]] = {kind: {} for kind in KINDS}
+        self._by_id: dict[str, dict[str, SubjectRecord]] = {kind: {} for kind in BY_NAME}
         self._by_token: dict[str, SubjectRecord] = {}
         self._listeners: list[Listener] = []
         self.sequence = 0
@@ -52,7 +52,7 @@ class SubjectIndex:
         """Load every live subject, then whatever changed while loading."""
         with self._lock:
             head = self._store.last_sequence()
-            for kind in KINDS:
+            for kind in BY_NAME:
                 self._replace_kind(kind, self._store.live(kind))
             self.sequence = head
         self.sync()
@@ -90,7 +90,7 @@ class SubjectIndex:
         return applied
 
     def _apply(self, changes: list[Change]) -> IndexUpdate:
-        ids: dict[str, list[str]] = {kind: [] for kind in KINDS}
+        ids: dict[str, list[str]] = {kind: [] for kind in BY_NAME}
         for change in changes:
             if change.kind in ids:
                 ids[change.kind].append(change.subject_id)

@@ -15,7 +15,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from qrpass.core import keyfiles
+from token_service import keyfiles
 from token_service.errors import SigningKeyError
 
 log = logging.getLogger(__name__)

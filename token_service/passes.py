@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from qrpass.vocabulary import BY_NAME, ID_PATTERN, ID_RULE, MAX_TOKEN_BYTES
 from token_service import importer
 from token_service.errors import InvalidRequest, SubjectNotFound
 from token_service.index import SubjectIndex
 from token_service.keys import KeyRing
 from token_service.paging import decode_page_token, encode_page_token, page_size
 from token_service.store import SubjectRecord, SubjectStore, UpsertCounts
-from token_service.tokens import ID_PATTERN, KINDS, Failure, TokenCodec
-
-MAX_TOKEN_BYTES = 4096
+from token_service.tokens import Failure, TokenCodec
 
 
 @dataclass(frozen=True)
@@ -58,11 +57,15 @@ class ImportResult:
     sequence: int = 0
 
 
+def check_kind(kind: str) -> None:
+    if kind not in BY_NAME:
+        raise InvalidRequest(f"kind must be {' or '.join(BY_NAME)}")
+
+
 def check_subject(kind: str, subject_id: str) -> None:
-    if kind not in KINDS:
-        raise InvalidRequest("kind must be STUDENT or STALL")
+    check_kind(kind)
     if not ID_PATTERN.fullmatch(subject_id):
-        raise InvalidRequest("subject_id must match [A-Za-z0-9_-]{1,64}")
+        raise InvalidRequest(f"subject_id must match {ID_RULE}")
 
 
 class PassBook:
@@ -156,8 +159,7 @@ class PassBook:
         return Verdict(True, None, record, **found)
 
     def list(self, kind: str, requested_size: int, page_token: str) -> Page:
-        if kind not in KINDS:
-            raise InvalidRequest("kind must be STUDENT or STALL")
+        check_kind(kind)
         size = page_size(requested_size)
         after = decode_page_token(kind, page_token, ID_PATTERN)
         records = self._store.page(kind, after, size + 1)
@@ -169,8 +171,7 @@ class PassBook:
         return Page(records, next_token, self._store.count(kind))
 
     def import_file(self, kind: str, content: bytes, file_format: str | None) -> ImportResult:
-        if kind not in KINDS:
-            raise InvalidRequest("kind must be STUDENT or STALL")
+        check_kind(kind)
         parsed = importer.parse(kind, content, file_format)
         if parsed.problems:
             return ImportResult(None, parsed.problems)

@@ -12,6 +12,7 @@ from qrpass.core.grpc_metrics import ServerInterceptor
 from qrpass.core.grpc_server import MIB, MessageLimits, RunningServer, Service, create_server
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
+from qrpass.vocabulary import BY_NAME
 from token_service.errors import STATUS_CODES, SigningKeyError
 from token_service.follower import follow_changes
 from token_service.gate import Gate, now_ms
@@ -24,7 +25,7 @@ from token_service.passes import PassBook
 from token_service.revocations import RevocationList
 from token_service.servicer import TokenServicer
 from token_service.settings import TokenSettings
-from token_service.store import SubjectStore, create_db_engine
+from token_service.store import TABLES, SubjectStore, create_db_engine
 from token_service.tokens import TokenCodec
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TokenService"].full_name
@@ -50,7 +51,7 @@ async def create_token_server(
     """Start a token service on `address` (default: the settings' listen address)."""
     engine = create_db_engine(settings.database_url)
     tables = set(inspect(engine).get_table_names())
-    if not {"students", "stalls"} <= tables:
+    if not {row.__tablename__ for row in TABLES.values()} <= tables:
         raise SigningKeyError("the database has no qrpass tables; run `qrpass db upgrade` first")
     keyring = build_keyring(settings)
     codec = TokenCodec(
@@ -66,7 +67,7 @@ async def create_token_server(
     index = SubjectIndex(store)
     index.load()
     metrics = TokenMetrics(registry)
-    for kind in ("student", "stall"):
+    for kind in BY_NAME:
         metrics.index_subjects.labels(kind).set_function(lambda kind=kind: index.size(kind))
     metrics.active_key_missing.set_function(lambda: keyring.missing_active is not None)
     metrics.key_files_skipped.set_function(lambda: len(keyring.skipped_files))

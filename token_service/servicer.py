@@ -15,7 +15,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
-from qrpass.vocabulary import BY_NAME, DIRECTION_NAMES, DIRECTIONS, MAX_BATCH_SCANS
+from qrpass.vocabulary import (
+    BY_NAME,
+    BY_VALUE,
+    DIRECTION_NAMES,
+    DIRECTIONS,
+    KINDS,
+    MAX_BATCH_SCANS,
+)
 from token_service.admission import Admission, Entry
 from token_service.errors import InvalidRequest
 from token_service.gate import CheckInResult, Gate, Scan
@@ -28,8 +35,6 @@ from token_service.store import SubjectRecord
 
 T = TypeVar("T")
 
-_KIND_NAMES = {pb.SUBJECT_KIND_STUDENT: "student", pb.SUBJECT_KIND_STALL: "stall"}
-_KIND_VALUES = {name: value for value, name in _KIND_NAMES.items()}
 _FORMATS = {pb.IMPORT_FORMAT_CSV: "csv", pb.IMPORT_FORMAT_XLSX: "xlsx"}
 _WATCH_QUEUE = 1000  # updates held for a slow watcher before it is sent one reset instead
 # A watch stream speaks at least this often, so a watcher can tell a quiet stream from a dead one.
@@ -37,15 +42,16 @@ HEARTBEAT_SECONDS = 0.5
 
 
 def _kind(value: int) -> str:
-    name = _KIND_NAMES.get(value)
-    if name is None:
-        raise InvalidRequest("kind must be SUBJECT_KIND_STUDENT or SUBJECT_KIND_STALL")
-    return name
+    kind = BY_VALUE.get(value)
+    if kind is None:
+        names = " or ".join(pb.SubjectKind.Name(kind.value) for kind in KINDS)
+        raise InvalidRequest(f"kind must be {names}")
+    return kind.name
 
 
 def _subject(record: SubjectRecord) -> pb.Subject:
     return pb.Subject(
-        kind=_KIND_VALUES[record.kind],
+        kind=BY_NAME[record.kind].value,
         id=record.id,
         registration_no=record.registration_no,
         stall_number=record.stall_number,
@@ -63,7 +69,7 @@ def _verdict(verdict: Verdict) -> pb.VerifyTokenResponse:
     if verdict.subject is not None:
         response.subject.CopyFrom(_subject(verdict.subject))
     elif verdict.kind:
-        response.subject.kind = _KIND_VALUES[verdict.kind]
+        response.subject.kind = BY_NAME[verdict.kind].value
         response.subject.id = verdict.subject_id
     return response
 
@@ -123,7 +129,7 @@ def _scan_message(record: ScanRecord) -> pb.Scan:
         admission=_admission(record.admission),
     )
     if record.kind:
-        scan.kind = _KIND_VALUES[record.kind]
+        scan.kind = BY_NAME[record.kind].value
     if record.failure:
         scan.failure_reason = pb.FailureReason.Value(f"FAILURE_REASON_{record.failure.upper()}")
     return scan
@@ -132,7 +138,7 @@ def _scan_message(record: ScanRecord) -> pb.Scan:
 def _change_message(update: IndexUpdate) -> pb.WatchSubjectChangesResponse:
     return pb.WatchSubjectChangesResponse(
         sequence=update.sequence,
-        subjects=[pb.Subject(kind=_KIND_VALUES[kind], id=sid) for kind, sid in update.changes],
+        subjects=[pb.Subject(kind=BY_NAME[kind].value, id=sid) for kind, sid in update.changes],
         reset=update.reset,
     )
 
@@ -194,7 +200,8 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
     async def VerifyToken(
         self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyTokenResponse:
-        expected = _KIND_NAMES.get(request.expected_kind)
+        expected_kind = BY_VALUE.get(request.expected_kind)
+        expected = expected_kind.name if expected_kind else None
         await self._catch_up(request.min_sequence)
         verdict = self._book.verify(request.token, expected)
         result = "valid" if verdict.failure is None else verdict.failure.value

@@ -9,6 +9,15 @@ from qrpass.core.config import CommonSettings, ConfigError, Env
 from qrpass.core.grpc_server import GrpcServerSettings
 
 MIN_SECRET_BYTES = 32
+DEFAULT_DATABASE_URL = "sqlite:///./data/qrpass.db"  # the embedded default: one file, no server
+
+
+def database_url(env: Env) -> str:
+    """DATABASE_URL, or the embedded SQLite file; anything else stops start-up with its name."""
+    url = env.str("DATABASE_URL", DEFAULT_DATABASE_URL)
+    if not url.startswith(("sqlite", "postgresql")):
+        raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql+psycopg2:// URL")
+    return url
 
 
 @dataclass(frozen=True)
@@ -44,15 +53,13 @@ class TokenSettings:
             if len(secret.encode()) < MIN_SECRET_BYTES:
                 raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         legacy = env.secret("QRPASS_LEGACY_JWT_SECRET")
-        database_url = env.str("DATABASE_URL", "sqlite:///./data/qrpass.db")
-        if not database_url.startswith(("sqlite", "postgresql")):
-            raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql+psycopg2:// URL")
+        url = database_url(env)
         return cls(
             common=common,
             grpc=GrpcServerSettings.from_env(env, common),
             listen_addr=env.address("TOKEN_LISTEN_ADDR", "0.0.0.0:50051"),
             metrics_port=env.int("TOKEN_METRICS_PORT", 9101, maximum=65535),
-            database_url=database_url,
+            database_url=url,
             keys_dir=Path(env.str("QRPASS_KEYS_DIR", "./data/keys")),
             active_kid=env.optional("QRPASS_ACTIVE_KID"),
             algorithm=algorithm,

@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from qrpass.vocabulary import STALL, STUDENT
+
 
 class Base(DeclarativeBase):
     """Declarative base of this service's tables."""
@@ -44,7 +46,7 @@ class _SubjectColumns:
 class StudentRow(_SubjectColumns, Base):
     """A student; identity at the gate is the registration number."""
 
-    __tablename__ = "students"
+    __tablename__ = STUDENT.plural
     registration_no: Mapped[str] = mapped_column(String(64))
     email: Mapped[str] = mapped_column(String(254))
 
@@ -52,7 +54,7 @@ class StudentRow(_SubjectColumns, Base):
 class StallRow(_SubjectColumns, Base):
     """A stall; identity at the gate is the stall number."""
 
-    __tablename__ = "stalls"
+    __tablename__ = STALL.plural
     stall_number: Mapped[str] = mapped_column(String(64))
 
 
@@ -66,11 +68,14 @@ class ChangeRow(Base):
     changed_at: Mapped[int] = mapped_column(Integer)
 
 
-TABLES: dict[str, type[StudentRow] | type[StallRow]] = {"student": StudentRow, "stall": StallRow}
+TABLES: dict[str, type[StudentRow] | type[StallRow]] = {
+    STUDENT.name: StudentRow,
+    STALL.name: StallRow,
+}
 # The identity fields an import sets, per kind (the columns besides id).
 FIELDS: dict[str, tuple[str, ...]] = {
-    "student": ("registration_no", "name", "email"),
-    "stall": ("stall_number", "name"),
+    STUDENT.name: (STUDENT.identity_field, "name", "email"),
+    STALL.name: (STALL.identity_field, "name"),
 }
 
 Signer = Callable[[str, str, int], tuple[str, str]]  # (kind, id, version) -> (token, kid)
@@ -79,7 +84,7 @@ Signer = Callable[[str, str, int], tuple[str, str]]  # (kind, id, version) -> (t
 _CHANGE_LOG_LOCK = 0x71_72_70_61  # "qrpa"
 # Imports of one kind run one at a time across every replica (PostgreSQL advisory lock), so two
 # imports of the same new ids never race to insert them.
-_IMPORT_LOCKS = {"student": _CHANGE_LOG_LOCK + 1, "stall": _CHANGE_LOG_LOCK + 2}
+_IMPORT_LOCKS = {STUDENT.name: _CHANGE_LOG_LOCK + 1, STALL.name: _CHANGE_LOG_LOCK + 2}
 _IN_CLAUSE_BATCH = 500
 
 

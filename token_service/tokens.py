@@ -8,17 +8,14 @@ import functools
 import hashlib
 import hmac
 import json
-import re
 import time
 from dataclasses import dataclass
 
 import jwt
 
-from qrpass.core.keyfiles import KID_PATTERN
+from qrpass.vocabulary import BY_NAME, ID_PATTERN, STALL, STUDENT
 from token_service.keys import KeyRing
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-KINDS = ("student", "stall")
 _LEEWAY_SECONDS = 30
 _REQUIRED = ["sub", "kind", "ver", "iat", "iss", "aud"]
 
@@ -137,7 +134,7 @@ class TokenCodec:
             if self._legacy_secret is not None and alg == "HS256":
                 return self._decode_legacy(token)
             return _fail(Failure.UNKNOWN_KEY)
-        if not isinstance(kid, str) or not KID_PATTERN.fullmatch(kid):
+        if not isinstance(kid, str) or not ID_PATTERN.fullmatch(kid):
             return _fail(Failure.UNKNOWN_KEY)
         key = self._keyring.get(kid)
         if key is None:
@@ -167,7 +164,7 @@ class TokenCodec:
         if (
             not isinstance(sub, str)
             or not ID_PATTERN.fullmatch(sub)
-            or kind not in KINDS
+            or kind not in BY_NAME
             or type(ver) is not int
             or ver < 1
         ):
@@ -185,11 +182,13 @@ class TokenCodec:
             return _fail(Failure.EXPIRED)
         except (jwt.InvalidTokenError, ValueError, TypeError):
             return _fail(Failure.MALFORMED)
-        kind = {"STUDENT": "student", "STALL": "stall"}.get(str(payload.get("type")))
-        if kind is None:
+        # The original wrote the kind in capitals: "STUDENT", "STALL".
+        kind = str(payload.get("type"))
+        if kind != kind.upper() or kind.lower() not in BY_NAME:
             return _fail(Failure.MALFORMED)
+        kind = kind.lower()
         subject_id = payload.get(f"{kind}_id")
-        second = payload.get("email" if kind == "student" else "stall_number")
+        second = payload.get("email" if kind == STUDENT.name else STALL.identity_field)
         if not isinstance(subject_id, str | int) or not ID_PATTERN.fullmatch(str(subject_id)):
             return _fail(Failure.MALFORMED)
         expected = legacy_checksum(str(subject_id), _js_str(second), secret)

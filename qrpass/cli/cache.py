@@ -6,20 +6,18 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 from tqdm import tqdm
 
-from qrpass.cli.rpc import DEADLINE_SECONDS, KINDS, CommandFailed, Targets, run
-from qrpass.image.v1 import image_service_pb2 as image_pb
-from qrpass.token.v1 import token_service_pb2 as token_pb
-from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
+from qrpass.cli.rpc import CommandFailed, Targets, run
+from qrpass.vocabulary import KINDS
 
 PAGE_SIZE = 1000
 BATCHES_IN_FLIGHT = 4  # keeps every render worker busy while the next page is listed
 WARM_DEADLINE_SECONDS = 120.0
+CLEAR_DEADLINE_SECONDS = 300.0
 
 
 @dataclass
@@ -41,31 +39,15 @@ class WarmTotals:
         return (self.rendered + self.cached) / self.seconds if self.seconds > 0 else 0.0
 
 
-async def _pages(
-    stub: token_grpc.TokenServiceStub, kind: int
-) -> AsyncIterator[tuple[list[str], int]]:
-    token = ""
-    while True:
-        request = token_pb.ListTokensRequest(kind=kind, page_size=PAGE_SIZE, page_token=token)
-        page = await stub.ListTokens(request, timeout=DEADLINE_SECONDS)
-        yield [entry.token for entry in page.subject_tokens], page.total_size
-        token = page.next_page_token
-        if not token:
-            return
-
-
 async def warm_all(targets: Targets, show_progress: bool = True) -> WarmTotals:
     totals = WarmTotals()
-    token_channel, tokens = targets.token_stub()
-    image_channel, images = targets.image_stub()
+    tokens, images = targets.token_client(), targets.image_client()
     limit = asyncio.Semaphore(BATCHES_IN_FLIGHT)
     bar = tqdm(total=0, unit="QR", disable=not show_progress, file=sys.stderr, dynamic_ncols=True)
 
     async def warm_batch(texts: list[str]) -> None:
         try:
-            reply = await images.WarmQrCodes(
-                image_pb.WarmQrCodesRequest(texts=texts), timeout=WARM_DEADLINE_SECONDS
-            )
+            reply = await images.warm(texts, timeout=WARM_DEADLINE_SECONDS)
             totals.cached += reply.already_cached
             totals.rendered += reply.rendered
             totals.failed += reply.failed
@@ -76,15 +58,16 @@ async def warm_all(targets: Targets, show_progress: bool = True) -> WarmTotals:
             limit.release()
             bar.update(len(texts))
 
-    async with token_channel, image_channel:
+    async with tokens, images:
         tasks = []
-        for kind in (KINDS["student"], KINDS["stall"]):
+        for kind in KINDS:
             first = True
-            async for texts, total_size in _pages(tokens, kind):
+            async for page in tokens.pages(kind, PAGE_SIZE):
                 if first:
-                    totals.total += total_size
+                    totals.total += page.total_size
                     bar.total = totals.total
                     first = False
+                texts = [entry.token for entry in page.subject_tokens]
                 if texts:
                     await limit.acquire()
                     tasks.append(asyncio.ensure_future(warm_batch(texts)))
@@ -147,11 +130,8 @@ def warm(args: argparse.Namespace) -> int:
 
 def stats(args: argparse.Namespace) -> int:
     async def command() -> int:
-        channel, stub = Targets.from_env().image_stub()
-        async with channel:
-            reply = await stub.GetCacheStats(
-                image_pb.GetCacheStatsRequest(), timeout=DEADLINE_SECONDS
-            )
+        async with Targets.from_env().image_client() as images:
+            reply = await images.cache_stats()
         print(
             f"backend      {reply.backend} ({'connected' if reply.connected else 'DISCONNECTED'})"
         )
@@ -168,9 +148,8 @@ def stats(args: argparse.Namespace) -> int:
 
 def clear(args: argparse.Namespace) -> int:
     async def command() -> int:
-        channel, stub = Targets.from_env().image_stub()
-        async with channel:
-            reply = await stub.ClearCache(image_pb.ClearCacheRequest(), timeout=300)
+        async with Targets.from_env().image_client() as images:
+            reply = await images.clear_cache(timeout=CLEAR_DEADLINE_SECONDS)
         print(f"deleted {reply.deleted} cached image(s)")
         return 0
 

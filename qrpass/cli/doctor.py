@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 import zxingcpp
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
-from qrpass.cli.rpc import DEADLINE_SECONDS, KINDS, CommandFailed, Targets, run
+from qrpass.cli.rpc import CommandFailed, Targets, run
+from qrpass.core.clients import DEFAULT_DEADLINE_SECONDS, ServiceClient
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.token.v1 import token_service_pb2 as token_pb
+from qrpass.vocabulary import KINDS
 
 HIT, MISS = image_pb.CACHE_STATUS_HIT, image_pb.CACHE_STATUS_MISS
 
@@ -59,42 +60,32 @@ def _expect(condition: bool, message: str) -> None:
 def doctor(args: argparse.Namespace) -> int:
     async def command() -> int:
         targets = Targets.from_env()
-        token_channel, tokens = targets.token_stub()
-        image_channel, images = targets.image_stub()
+        tokens, images = targets.token_client(), targets.image_client()
         doc = Doctor()
         state: dict[str, str] = {}
-        timeout = DEADLINE_SECONDS
 
-        async def healthy(channel: object) -> str:
-            stub = health_pb2_grpc.HealthStub(channel)
-            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
-            _expect(reply.status == health_pb2.HealthCheckResponse.SERVING, "not SERVING")
+        async def healthy(client: ServiceClient) -> str:
+            status = await client.health(timeout=DEFAULT_DEADLINE_SECONDS)
+            _expect(status == "serving", f"not SERVING: {status}")
             return "SERVING"
 
         async def cache() -> str:
-            stats = await images.GetCacheStats(image_pb.GetCacheStatsRequest(), timeout=timeout)
+            stats = await images.cache_stats()
             _expect(stats.connected, f"{stats.backend} is not connected")
             return f"{stats.backend}, {stats.entries} entries, hit ratio {stats.hit_ratio:.0%}"
 
         async def token_round_trip() -> str:
-            for kind in ("student", "stall"):
-                page = await tokens.ListTokens(
-                    token_pb.ListTokensRequest(kind=KINDS[kind], page_size=1), timeout=timeout
-                )
+            for kind in KINDS:
+                page = await tokens.list_tokens(kind, page_size=1)
                 if page.subject_tokens:
                     subject = page.subject_tokens[0].subject
-                    issued = await tokens.IssueToken(
-                        token_pb.IssueTokenRequest(kind=subject.kind, subject_id=subject.id),
-                        timeout=timeout,
-                    )
+                    issued = await tokens.issue(kind, subject.id)
                     state["token"] = issued.token
-                    return f"{kind} {subject.id}, key {issued.kid}, {len(issued.token)} chars"
+                    return f"{kind.name} {subject.id}, key {issued.kid}, {len(issued.token)} chars"
             raise CommandFailed("no subjects to test with; import some first")
 
         async def verify(token: str, expect_valid: bool, reason: str = "") -> str:
-            reply = await tokens.VerifyToken(
-                token_pb.VerifyTokenRequest(token=token), timeout=timeout
-            )
+            reply = await tokens.verify(token)
             got = token_pb.FailureReason.Name(reply.failure_reason).removeprefix("FAILURE_REASON_")
             _expect(reply.valid == expect_valid, f"valid={reply.valid} ({got.lower()})")
             if reason:
@@ -109,9 +100,7 @@ def doctor(args: argparse.Namespace) -> int:
         probe_text = f"qrpass-doctor-{uuid.uuid4().hex}"
 
         async def render(expected: int) -> str:
-            reply = await images.RenderQrCode(
-                image_pb.RenderQrCodeRequest(text=probe_text), timeout=timeout
-            )
+            reply = await images.render(probe_text)
             status = image_pb.CacheStatus.Name(reply.cache_status).removeprefix("CACHE_STATUS_")
             _expect(reply.cache_status == expected, f"cache status {status}")
             _expect(_decode(reply.image) == probe_text, "decodes to other text")
@@ -125,9 +114,9 @@ def doctor(args: argparse.Namespace) -> int:
             with urllib.request.urlopen(url, timeout=5) as reply:  # nosec B310
                 return f"HTTP {reply.status}"
 
-        async with token_channel, image_channel:
-            await doc.check("token_service health", lambda: healthy(token_channel))
-            await doc.check("image_service health", lambda: healthy(image_channel))
+        async with tokens, images:
+            await doc.check("token_service health", lambda: healthy(tokens))
+            await doc.check("image_service health", lambda: healthy(images))
             await doc.check("image cache", cache)
             if args.gateway:
                 await doc.check("gateway /readyz", gateway)
@@ -142,9 +131,7 @@ def doctor(args: argparse.Namespace) -> int:
             )
             await doc.check("cold render that scans (miss)", lambda: render(MISS))
             await doc.check("the same render again (hit)", lambda: render(HIT))
-            await images.InvalidateQrCode(
-                image_pb.InvalidateQrCodeRequest(text=probe_text), timeout=timeout
-            )
+            await images.invalidate(probe_text)
         print("all checks passed" if not doc.failures else f"{doc.failures} check(s) failed")
         return 1 if doc.failures else 0
 

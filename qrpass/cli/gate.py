@@ -7,7 +7,7 @@ from datetime import date
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from qrpass.cli.rpc import DEADLINE_SECONDS, Targets, run
+from qrpass.cli.rpc import Targets, run
 from qrpass.core.times import timestamp
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.vocabulary import ADMISSION_NAMES, BY_NAME, BY_VALUE, DIRECTION_NAMES
@@ -40,11 +40,10 @@ def _who(kind: int, subject_id: str) -> str:
 
 def check_in(args: argparse.Namespace) -> int:
     async def command() -> int:
-        channel, stub = Targets.from_env().token_stub()
         direction = pb.DIRECTION_OUT if args.out else pb.DIRECTION_IN
         request = pb.CheckInRequest(token=args.token, gate=args.gate, direction=direction)
-        async with channel:
-            reply = await stub.CheckIn(request, timeout=DEADLINE_SECONDS)
+        async with Targets.from_env().token_client() as tokens:
+            reply = await tokens.check_in(request)
         subject = reply.verification.subject
         admission = ADMISSION_NAMES[reply.admission]
         line = f"{admission}: {_who(subject.kind, subject.id)}"
@@ -61,9 +60,8 @@ def check_in(args: argparse.Namespace) -> int:
 
 def list_scans(args: argparse.Namespace) -> int:
     async def command() -> int:
-        channel, stub = Targets.from_env().token_stub()
         request = pb.ListScansRequest(
-            kind=BY_NAME[args.kind].value if args.kind else 0,
+            kind=BY_NAME[args.kind].value if args.kind else pb.SUBJECT_KIND_UNSPECIFIED,
             subject_id=args.subject or "",
             gate=args.gate or "",
             inside=args.inside,
@@ -71,9 +69,9 @@ def list_scans(args: argparse.Namespace) -> int:
         )
         if args.since is not None:
             request.since.CopyFrom(args.since)
-        async with channel:
+        async with Targets.from_env().token_client() as tokens:
             while True:
-                page = await stub.ListScans(request, timeout=DEADLINE_SECONDS)
+                page = await tokens.list_scans(request)
                 for scan in page.scans:
                     print(_scan_line(scan, inside=args.inside))
                 if not page.next_page_token:
@@ -93,11 +91,8 @@ def _scan_line(scan: pb.Scan, *, inside: bool) -> str:
 
 def prune(args: argparse.Namespace) -> int:
     async def command() -> int:
-        channel, stub = Targets.from_env().token_stub()
-        async with channel:
-            reply = await stub.PruneScans(
-                pb.PruneScansRequest(before=args.before), timeout=PRUNE_DEADLINE_SECONDS
-            )
+        async with Targets.from_env().token_client() as tokens:
+            reply = await tokens.prune_scans(args.before, timeout=PRUNE_DEADLINE_SECONDS)
         print(f"deleted {reply.deleted} scan(s) made before {args.before.ToJsonString()}")
         return 0
 

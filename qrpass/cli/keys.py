@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qrpass.core import keyfiles
 from qrpass.core.config import Env
+from token_service import keyfiles
 
 
 def _keys_dir() -> Path:

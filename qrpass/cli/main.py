@@ -7,14 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from qrpass.cli import cache, doctor, gate, keys, subjects, up
+from qrpass.vocabulary import BY_NAME, BY_PLURAL
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     from qrpass.core.config import ConfigError, Env
-    from token_service.migrations import upgrade  # the CLI's one use of service code
+    from token_service.migrations import upgrade
+    from token_service.settings import database_url
 
     try:
-        url = Env().str("DATABASE_URL", "sqlite:///./data/qrpass.db")
+        url = database_url(Env())
     except ConfigError as error:
         print(f"qrpass: {error}", file=sys.stderr)
         return 2
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="import subjects from CSV or XLSX, all or nothing",
         description="import subjects from CSV or XLSX, all or nothing",
     )
-    imp.add_argument("kind", choices=("students", "stalls"))
+    imp.add_argument("kind", choices=tuple(BY_PLURAL))
     imp.add_argument("file", help="CSV or XLSX with a header row")
     imp.set_defaults(func=subjects.import_subjects)
 
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("rotate", subjects.rotate_subject, "issue a new token; the old one verifies as revoked"),
     ):
         sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("kind", choices=("student", "stall"))
+        sub.add_argument("kind", choices=tuple(BY_NAME))
         sub.add_argument("id")
         sub.set_defaults(func=func)
 

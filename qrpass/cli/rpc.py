@@ -1,4 +1,4 @@
-"""What every CLI command shares: settings, channels to the services, and failure reporting."""
+"""What every CLI command shares: settings, clients of the services, and failure reporting."""
 
 from __future__ import annotations
 
@@ -9,15 +9,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from qrpass.core.channels import create_channel
+from qrpass.core.clients import ImageClient, TokenClient
 from qrpass.core.config import CommonSettings, Env
-from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
-from qrpass.token.v1 import token_service_pb2 as token_pb
-from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
-
-KINDS = {"student": token_pb.SUBJECT_KIND_STUDENT, "stall": token_pb.SUBJECT_KIND_STALL}
-KIND_NAMES = {value: name for name, value in KINDS.items()}
-DEADLINE_SECONDS = 30.0
 
 
 class CommandFailed(Exception):
@@ -41,13 +34,13 @@ class Targets:
             common=CommonSettings.from_env(env),
         )
 
-    def token_stub(self) -> tuple[grpc.aio.Channel, token_grpc.TokenServiceStub]:
-        channel = create_channel(self.token, self.common.tls)
-        return channel, token_grpc.TokenServiceStub(channel)
+    def token_client(self) -> TokenClient:
+        """A client of the token service; use it as `async with`."""
+        return TokenClient.connect(self.token, self.common.tls)
 
-    def image_stub(self) -> tuple[grpc.aio.Channel, image_grpc.ImageServiceStub]:
-        channel = create_channel(self.image, self.common.tls)
-        return channel, image_grpc.ImageServiceStub(channel)
+    def image_client(self) -> ImageClient:
+        """A client of the image service; use it as `async with`."""
+        return ImageClient.connect(self.image, self.common.tls)
 
 
 def describe(error: grpc.aio.AioRpcError) -> str:

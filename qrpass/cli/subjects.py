@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qrpass.cli.rpc import DEADLINE_SECONDS, KIND_NAMES, KINDS, CommandFailed, Targets, run
+from qrpass.cli.rpc import CommandFailed, Targets, run
 from qrpass.token.v1 import token_service_pb2 as pb
+from qrpass.vocabulary import BY_NAME, BY_PLURAL, BY_VALUE
 
 IMPORT_DEADLINE_SECONDS = 300.0
 
@@ -19,10 +20,10 @@ def import_subjects(args: argparse.Namespace) -> int:
     content = path.read_bytes()
 
     async def command() -> int:
-        channel, stub = Targets.from_env().token_stub()
-        async with channel:
-            request = pb.ImportSubjectsRequest(kind=KINDS[args.kind.rstrip("s")], content=content)
-            response = await stub.ImportSubjects(request, timeout=IMPORT_DEADLINE_SECONDS)
+        async with Targets.from_env().token_client() as tokens:
+            response = await tokens.import_subjects(
+                BY_PLURAL[args.kind], content, timeout=IMPORT_DEADLINE_SECONDS
+            )
         if response.errors:
             print(f"import rejected, nothing written; {len(response.errors)} problem(s):")
             for error in response.errors:
@@ -40,10 +41,8 @@ def import_subjects(args: argparse.Namespace) -> int:
 
 def delete_subject(args: argparse.Namespace) -> int:
     async def command() -> int:
-        channel, stub = Targets.from_env().token_stub()
-        async with channel:
-            request = pb.DeleteSubjectRequest(kind=KINDS[args.kind], subject_id=args.id)
-            await stub.DeleteSubject(request, timeout=DEADLINE_SECONDS)
+        async with Targets.from_env().token_client() as tokens:
+            await tokens.delete(BY_NAME[args.kind], args.id)
         print(f"deleted {args.kind} {args.id}")
         return 0
 
@@ -52,10 +51,8 @@ def delete_subject(args: argparse.Namespace) -> int:
 
 def rotate_subject(args: argparse.Namespace) -> int:
     async def command() -> int:
-        channel, stub = Targets.from_env().token_stub()
-        async with channel:
-            request = pb.RotateTokenRequest(kind=KINDS[args.kind], subject_id=args.id)
-            response = await stub.RotateToken(request, timeout=DEADLINE_SECONDS)
+        async with Targets.from_env().token_client() as tokens:
+            response = await tokens.rotate(BY_NAME[args.kind], args.id)
         print(f"rotated {args.kind} {args.id} to version {response.version} (key {response.kid})")
         print(response.token)
         return 0
@@ -65,12 +62,11 @@ def rotate_subject(args: argparse.Namespace) -> int:
 
 def verify_token(args: argparse.Namespace) -> int:
     async def command() -> int:
-        channel, stub = Targets.from_env().token_stub()
-        async with channel:
-            request = pb.VerifyTokenRequest(token=args.token)
-            response = await stub.VerifyToken(request, timeout=DEADLINE_SECONDS)
+        async with Targets.from_env().token_client() as tokens:
+            response = await tokens.verify(args.token)
         subject = response.subject
-        who = f"{KIND_NAMES.get(subject.kind, 'unknown')} {subject.id}".strip()
+        kind = BY_VALUE.get(subject.kind)
+        who = f"{kind.name if kind else 'unknown'} {subject.id}".strip()
         if response.valid:
             number = subject.registration_no or subject.stall_number
             print(f"valid: {who} ({number}, {subject.name})")

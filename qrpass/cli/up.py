@@ -12,15 +12,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from qrpass.cli.rpc import KINDS, Targets
+from qrpass.cli.rpc import Targets
+from qrpass.core.clients import ServiceClient
 from qrpass.core.config import ConfigError, Env
-from qrpass.token.v1 import token_service_pb2 as token_pb
+from qrpass.vocabulary import STALL, STUDENT, Kind
+from token_service.migrations import upgrade
+from token_service.settings import database_url
 
 SERVICES = ("token_service", "image_service", "gateway")
 START_TIMEOUT_SECONDS = 30.0
@@ -56,23 +58,16 @@ def _check_alive(processes: list[subprocess.Popen[bytes]]) -> None:
             raise ServiceExited(f"{name} exited with code {process.returncode}; see its log above")
 
 
-async def _wait_grpc(
-    target: str, targets: Targets, deadline: float, processes: list[subprocess.Popen[bytes]]
+async def _wait_serving(
+    connect: Callable[[], ServiceClient], deadline: float, processes: list[subprocess.Popen[bytes]]
 ) -> None:
-    from qrpass.core.channels import create_channel
-
-    async with create_channel(target, targets.common.tls) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
+    async with connect() as client:
         while True:
             _check_alive(processes)
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
+            if await client.health(timeout=1) == "serving":
+                return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{target} did not become healthy")
+                raise TimeoutError(f"the {client.name} did not become healthy")
             await asyncio.sleep(0.2)
 
 
@@ -94,8 +89,8 @@ def _wait_ready(url: str, deadline: float, processes: list[subprocess.Popen[byte
         time.sleep(0.1)
 
 
-def demo_csv(kind: str, count: int) -> bytes:
-    if kind == "student":
+def demo_csv(kind: Kind, count: int) -> bytes:
+    if kind == STUDENT:
         rows = ["id,registration_no,name,email"]
         rows += [
             f"S{i:04d},REG{2026000 + i},Student {i},student{i}@example.edu"
@@ -108,16 +103,12 @@ def demo_csv(kind: str, count: int) -> bytes:
 
 
 async def _seed_if_empty(targets: Targets) -> None:
-    channel, stub = targets.token_stub()
-    async with channel:
-        for kind, count in (("student", 50), ("stall", 10)):
-            page = await stub.ListTokens(token_pb.ListTokensRequest(kind=KINDS[kind], page_size=1))
+    async with targets.token_client() as tokens:
+        for kind, count in ((STUDENT, 50), (STALL, 10)):
+            page = await tokens.list_tokens(kind, page_size=1)
             if page.total_size == 0:
-                request = token_pb.ImportSubjectsRequest(
-                    kind=KINDS[kind], content=demo_csv(kind, count)
-                )
-                await stub.ImportSubjects(request, timeout=60)
-                print(f"seeded {count} demo {kind}s")
+                await tokens.import_subjects(kind, demo_csv(kind, count), timeout=60)
+                print(f"seeded {count} demo {kind.plural}")
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -150,13 +141,12 @@ def up(args: argparse.Namespace) -> int:
         production = settings.choice("QRPASS_ENV", "development", ("development", "production"))
         gateway_addr = settings.address("GATEWAY_LISTEN_ADDR", "0.0.0.0:8080")
         targets = Targets.from_env(settings)
+        url = database_url(settings)
     except ConfigError as error:
         print(f"qrpass up: configuration error: {error}", file=sys.stderr)
         return 2
     keys = None if production == "production" else _dev_api_keys(env)
-    from token_service.migrations import upgrade  # the CLI's one use of service code: migrations
-
-    upgrade(settings.str("DATABASE_URL", "sqlite:///./data/qrpass.db"))
+    upgrade(url)
 
     processes = [subprocess.Popen([sys.executable, "-m", name], env=env) for name in SERVICES]
     processes_to_stop: list[subprocess.Popen[bytes]] = []
@@ -171,8 +161,8 @@ def up(args: argparse.Namespace) -> int:
     port = gateway_addr.rpartition(":")[2]
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        asyncio.run(_wait_grpc(targets.token, targets, deadline, processes))
-        asyncio.run(_wait_grpc(targets.image, targets, deadline, processes))
+        asyncio.run(_wait_serving(targets.token_client, deadline, processes))
+        asyncio.run(_wait_serving(targets.image_client, deadline, processes))
         _wait_ready(f"http://127.0.0.1:{port}/readyz", deadline, processes)
         if args.seed_demo:
             asyncio.run(_seed_if_empty(targets))

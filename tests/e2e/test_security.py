@@ -12,7 +12,6 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from qrpass.core import keyfiles
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
 from qrpass.token.v1 import token_service_pb2 as pb
@@ -22,6 +21,7 @@ from tests.e2e.conftest import ADMIN_KEY, CLIENT_KEY, stack_env
 from tests.support.certs import make_pki
 from tests.support.servers import RedisServer, free_port, wait_for_port
 from tests.support.services import REPO, ServiceProcess, run_cli
+from token_service import keyfiles
 
 POLICY = REPO / "deploy/k8s/grpc-authz-policy.json"
 IDENTITIES = {

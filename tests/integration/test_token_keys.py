@@ -9,11 +9,11 @@ import time
 import grpc
 import pytest
 
-from qrpass.core import keyfiles
 from qrpass.token.v1 import token_service_pb2 as pb
 from tests.conftest import STUDENT, students_csv
 from tests.support.metrics import value
 from tests.support.services import base_env, run_cli
+from token_service import keyfiles
 
 R = pb.FailureReason
 

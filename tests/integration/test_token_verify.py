@@ -12,9 +12,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from qrpass.core import keyfiles
 from qrpass.token.v1 import token_service_pb2 as pb
 from tests.conftest import LEGACY_SECRET, STALL, STUDENT, TokenClient
+from token_service import keyfiles
 from token_service.tokens import legacy_checksum
 
 R = pb.FailureReason

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qrpass.core import keyfiles
+from token_service import keyfiles
 from token_service.keys import KeyRing
 from token_service.tokens import Failure, TokenCodec
 

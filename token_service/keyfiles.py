@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import time
 from pathlib import Path
@@ -11,7 +10,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-KID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+from qrpass.vocabulary import ID_PATTERN, ID_RULE
+
 ACTIVE_FILE = "active_kid"
 DEV_PREFIX = "dev"
 
@@ -32,8 +32,8 @@ def _write_private(path: Path, data: bytes) -> None:
 def generate_key(keys_dir: Path, kid: str | None = None, *, development: bool = False) -> str:
     """Write a new Ed25519 private key as `<kid>.pem` (mode 0600) and return its kid."""
     kid = kid or new_kid(DEV_PREFIX if development else "")
-    if not KID_PATTERN.fullmatch(kid):
-        raise ValueError(f"key id {kid!r} must match [A-Za-z0-9_-]{{1,64}}")
+    if not ID_PATTERN.fullmatch(kid):
+        raise ValueError(f"key id {kid!r} must match {ID_RULE}")
     keys_dir.mkdir(parents=True, exist_ok=True)
     path = keys_dir / f"{kid}.pem"
     if path.exists():
@@ -66,4 +66,4 @@ def read_active(keys_dir: Path) -> str | None:
 def list_kids(keys_dir: Path) -> list[str]:
     if not keys_dir.is_dir():
         return []
-    return sorted(p.stem for p in keys_dir.glob("*.pem") if KID_PATTERN.fullmatch(p.stem))
+    return sorted(p.stem for p in keys_dir.glob("*.pem") if ID_PATTERN.fullmatch(p.stem))
