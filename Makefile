@@ -1,9 +1,10 @@
-# qrpass: `make run` starts the system, `make test` runs every test, `make bench` measures.
+# qrpass: `make run` starts the system, `make test` runs every test, `make bench` measures,
+# `make check` is the quick loop (no root, no servers): ruff, mypy and the unit tests.
 SHELL := /bin/bash
 PY := .venv/bin/python
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test bench lint generate check-generated system-deps buf bench-node checkov venv clean
+.PHONY: run test check bench lint generate check-generated system-deps buf bench-node checkov venv clean
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -35,16 +36,22 @@ check-generated: venv
 	git diff --exit-code -- qrpass/token/v1 qrpass/image/v1
 	test -z "$$(git status --porcelain -- qrpass/token/v1 qrpass/image/v1)"
 
+check: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) -m pytest -q tests/unit
+
 lint: venv buf
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
 	$(PY) -m bandit -q -c pyproject.toml -r qrpass token_service image_service gateway
 
-test: system-deps venv buf bench-node checkov
+# The quick check first, so a type error fails in seconds; then everything with real servers.
+test: check
+	$(MAKE) --no-print-directory system-deps buf bench-node checkov
 	$(MAKE) --no-print-directory lint check-generated
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/unit
 
 run: venv
 	$(PY) -m qrpass.cli.main db upgrade

@@ -12,8 +12,7 @@ from prometheus_client import REGISTRY
 from gateway.app import create_app
 from gateway.protocol import BoundedHttpToolsProtocol
 from gateway.settings import GatewaySettings
-from qrpass.core import logs
-from qrpass.core.config import ConfigError
+from qrpass.core.config import load_or_exit
 
 log = logging.getLogger("gateway")
 
@@ -32,12 +31,7 @@ def _allow_open_files(needed: int) -> None:
 
 
 def main() -> int:
-    try:
-        settings = GatewaySettings.from_env()
-    except ConfigError as error:
-        print(f"gateway: configuration error: {error}", file=sys.stderr)
-        return 2
-    logs.configure("gateway", settings.common.log_level)
+    settings = load_or_exit("gateway", GatewaySettings.from_env)
     host, _, port = settings.listen_addr.rpartition(":")
     _allow_open_files(MAX_CONNECTIONS + 1024)  # connections, plus channels and logs
     log.info("gateway listening", extra={"port": int(port)})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -40,15 +41,18 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def backends(request: Request) -> Backends:
-    return request.app.state.backends
+    both: Backends = request.app.state.backends
+    return both
 
 
 def near_cache(request: Request) -> NearCache:
-    return request.app.state.near_cache
+    cache: NearCache = request.app.state.near_cache
+    return cache
 
 
 def request_id(request: Request) -> str:
-    return request.scope["state"]["request_id"]
+    rid: str = request.scope["state"]["request_id"]
+    return rid
 
 
 def _kind(request: Request) -> Kind:
@@ -122,7 +126,9 @@ def _int_param(name: str, raw: str, low: int, high: int) -> int:
     return int(raw)
 
 
-def _render_options(request: Request, image_format: int) -> image_pb.RenderOptions:
+def _render_options(
+    request: Request, image_format: image_pb.ImageFormat.ValueType
+) -> image_pb.RenderOptions:
     query = request.query_params
     only_params(request, _IMAGE_PARAMS)
     options = image_pb.RenderOptions(format=image_format)
@@ -143,7 +149,7 @@ def _render_options(request: Request, image_format: int) -> image_pb.RenderOptio
     return options
 
 
-async def _pass_image(request: Request, image_format: int) -> Response:
+async def _pass_image(request: Request, image_format: image_pb.ImageFormat.ValueType) -> Response:
     if image_format == image_pb.IMAGE_FORMAT_PNG and not request.query_params:
         entry, _ = await _pass(request)  # the default PNG: the near-cache's
         etag, content_type, data, max_age = entry.etag, "image/png", entry.png, None
@@ -182,7 +188,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def json_object(request: Request, limit: int) -> dict:
+async def json_object(request: Request, limit: int) -> dict[str, Any]:
     body = await read_body(request, limit)
     try:
         data = json.loads(body)
@@ -238,7 +244,7 @@ def verdict_fields(reply: token_pb.VerifyTokenResponse) -> dict[str, object]:
     return body
 
 
-def failure_name(reason: int) -> str:
+def failure_name(reason: token_pb.FailureReason.ValueType) -> str:
     """ "revoked", "expired", ...: the proto's FailureReason name in the JSON's words."""
     return token_pb.FailureReason.Name(reason).removeprefix("FAILURE_REASON_").lower()
 
@@ -274,7 +280,7 @@ async def _import_content(request: Request) -> bytes:
             raise ApiError(415, "send text/csv, XLSX, or multipart/form-data with a 'file' field")
         return body
 
-    async def stream() -> AsyncIterator[bytes]:
+    async def stream() -> AsyncGenerator[bytes]:
         yield body
 
     parser = MultiPartParser(request.headers, stream(), max_files=1, max_fields=10)

@@ -12,8 +12,7 @@ from image_service.pool import RenderPool
 from image_service.render import RENDERER_VERSION
 from image_service.server import create_image_server
 from image_service.settings import ImageSettings
-from qrpass.core import logs
-from qrpass.core.config import ConfigError
+from qrpass.core.config import load_or_exit
 from qrpass.core.grpc_server import serve_until_signalled
 
 log = logging.getLogger("image_service")
@@ -36,12 +35,7 @@ async def _main(settings: ImageSettings, pool: RenderPool) -> None:
 
 
 def main() -> int:
-    try:
-        settings = ImageSettings.from_env()
-    except ConfigError as error:
-        print(f"image_service: configuration error: {error}", file=sys.stderr)
-        return 2
-    logs.configure("image_service", settings.common.log_level)
+    settings = load_or_exit("image_service", ImageSettings.from_env)
     # Workers start before any gRPC object exists: gRPC state must never cross a fork.
     pool = RenderPool(settings.render_workers)
     pool.start()

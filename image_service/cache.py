@@ -193,7 +193,10 @@ class RedisCache:
 
     async def get(self, key: str, *, variant: bool = False) -> bytes | None:
         # GETEX renews the TTL in the same round trip as the read.
-        return await self._call(self._client.getex(key, ex=jittered(self._ttls[variant])))
+        value: bytes | None = await self._call(
+            self._client.getex(key, ex=jittered(self._ttls[variant]))
+        )
+        return value
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], *, variant: bool = False) -> None:
         if not items:

@@ -11,7 +11,9 @@ from typing import Protocol
 
 from image_service import render
 from image_service.cache import BackendStats, CacheUnavailable
+from image_service.errors import InvalidOptions
 from image_service.metrics import ImageMetrics
+from image_service.render import RenderOptions
 
 MAX_WARM_BATCH = 5000
 _WRITE_BATCH = 500
@@ -44,9 +46,9 @@ class Cache(Protocol):
 class Renderer(Protocol):
     """What the image book needs of a renderer: the worker pool in the service."""
 
-    async def render(self, text: str, options: render.RenderOptions) -> bytes: ...
+    async def render(self, text: str, options: RenderOptions) -> bytes: ...
     async def render_many(
-        self, texts: Sequence[str], options: render.RenderOptions
+        self, texts: Sequence[str], options: RenderOptions
     ) -> list[bytes | None]: ...
 
 
@@ -100,9 +102,9 @@ class ImageBook:
         self._counts[status] += 1
         self._metrics.lookups.labels(status.value).inc()
 
-    async def get(self, text: str, options: render.RenderOptions) -> Image:
+    async def get(self, text: str, options: RenderOptions) -> Image:
         if not text:
-            raise render.InvalidOptions("text is empty")
+            raise InvalidOptions("text is empty")
         key = render.cache_key(text, options)
         etag = render.etag_for(key)
         cache_ok = True
@@ -126,7 +128,7 @@ class ImageBook:
         return Image(data, options.content_type, etag, status)
 
     async def _render_and_store(
-        self, key: str, text: str, options: render.RenderOptions, cache_ok: bool
+        self, key: str, text: str, options: RenderOptions, cache_ok: bool
     ) -> tuple[bytes, Status]:
         start = time.perf_counter()
         self._metrics.renders_in_flight.inc()
@@ -144,10 +146,10 @@ class ImageBook:
             return data, Status.BYPASS
         return data, Status.MISS
 
-    async def warm(self, texts: Sequence[str], options: render.RenderOptions) -> WarmCounts:
+    async def warm(self, texts: Sequence[str], options: RenderOptions) -> WarmCounts:
         """Render and store what is not cached yet. With the cache down, every text fails."""
         if len(texts) > MAX_WARM_BATCH:
-            raise render.InvalidOptions(f"a warm batch holds at most {MAX_WARM_BATCH} texts")
+            raise InvalidOptions(f"a warm batch holds at most {MAX_WARM_BATCH} texts")
         unique = list(dict.fromkeys(t for t in texts if t))
         keys = [render.cache_key(t, options) for t in unique]
         failed = sum(1 for t in texts if not t)
@@ -179,7 +181,7 @@ class ImageBook:
             self._metrics.warm_texts.labels(name).inc(value)
         return WarmCounts(len(texts), already, rendered, failed)
 
-    async def invalidate(self, text: str, options: render.RenderOptions) -> bool:
+    async def invalidate(self, text: str, options: RenderOptions) -> bool:
         return await self._cache.delete(render.cache_key(text, options))
 
     async def clear(self) -> int:

@@ -15,13 +15,14 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 from image_service import render
 from image_service.errors import ImageServiceError
+from image_service.render import RenderOptions
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class RenderWorkerLost(ImageServiceError):
     """A render worker died while it held this job; it has been replaced."""
 
 
-def _render_chunk(texts: Sequence[str], options: render.RenderOptions) -> list[bytes | None]:
+def _render_chunk(texts: Sequence[str], options: RenderOptions) -> list[bytes | None]:
     """One bad text fails alone, not its whole chunk."""
     images: list[bytes | None] = []
     for text in texts:
@@ -44,14 +45,20 @@ def _render_chunk(texts: Sequence[str], options: render.RenderOptions) -> list[b
     return images
 
 
-_JOBS = {"render": render.render, "chunk": _render_chunk, "ready": lambda: render.RENDERER_VERSION}
+_JOBS: dict[str, Callable[..., Any]] = {
+    "render": render.render,
+    "chunk": _render_chunk,
+    "ready": lambda: render.RENDERER_VERSION,
+}
 
 
 def _serve(connection: Connection) -> None:
     """A worker's loop: one job at a time, each answered with (ok, value). It ends when the
     service's end of the pipe closes, or when the service dies (even by SIGKILL)."""
     parent = multiprocessing.parent_process()
-    watched = [connection] if parent is None else [connection, parent.sentinel]
+    watched: list[Connection[Any, Any] | int] = [connection]
+    if parent is not None:
+        watched.append(parent.sentinel)
     while True:
         if connection not in multiprocessing.connection.wait(watched):
             return  # the service is gone
@@ -161,12 +168,11 @@ class RenderPool:
         self._pool[self._pool.index(worker)] = self._spawn()
         self._dispatch(loop)
 
-    async def render(self, text: str, options: render.RenderOptions) -> bytes:
-        return await self._submit("render", text, options)
+    async def render(self, text: str, options: RenderOptions) -> bytes:
+        image: bytes = await self._submit("render", text, options)
+        return image
 
-    async def render_many(
-        self, texts: Sequence[str], options: render.RenderOptions
-    ) -> list[bytes | None]:
+    async def render_many(self, texts: Sequence[str], options: RenderOptions) -> list[bytes | None]:
         """Render a batch across all workers; None where a text could not be rendered."""
         chunks = [list(texts[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)]
         results = await asyncio.gather(*(self._submit("chunk", chunk, options) for chunk in chunks))

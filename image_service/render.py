@@ -30,7 +30,7 @@ from qrpass.vocabulary import (
 try:
     import zxingcpp
 except ImportError:  # pragma: no cover - exercised by the fallback test via ENCODER
-    zxingcpp = None
+    zxingcpp = None  # type: ignore[assignment]
 
 MAX_TEXT_BYTES = 7089  # a version-40 symbol's numeric maximum; real limits are checked by encoding
 _COLOUR = re.compile("#" + HEX_COLOUR_RULE)
@@ -112,8 +112,8 @@ def _zxing_matrix(text: str, ec_level: str) -> Matrix:
         barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=ec_level)
     except ValueError as error:
         raise TextTooLong(f"the text does not fit a QR code at level {ec_level}") from error
-    view = memoryview(barcode.to_image(scale=1, add_quiet_zones=False))
-    size = view.shape[0]
+    view = memoryview(barcode.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]
+    size = len(view)  # square: rows of `size` bytes
     # zxing writes 0 for dark and 255 for light; we want 1 and 0.
     return Matrix(size, view.tobytes().translate(_DARK_TABLE))
 

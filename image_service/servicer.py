@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from image_service.images import ImageBook, Status
@@ -45,7 +47,7 @@ class ImageServicer(pb_grpc.ImageServiceServicer):
         self._book = book
 
     async def RenderQrCode(
-        self, request: pb.RenderQrCodeRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RenderQrCodeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RenderQrCodeResponse:
         image = await self._book.get(request.text, options_from(request.options))
         return pb.RenderQrCodeResponse(
@@ -56,7 +58,7 @@ class ImageServicer(pb_grpc.ImageServiceServicer):
         )
 
     async def WarmQrCodes(
-        self, request: pb.WarmQrCodesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.WarmQrCodesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.WarmQrCodesResponse:
         counts = await self._book.warm(list(request.texts), options_from(request.options))
         return pb.WarmQrCodesResponse(
@@ -67,18 +69,18 @@ class ImageServicer(pb_grpc.ImageServiceServicer):
         )
 
     async def InvalidateQrCode(
-        self, request: pb.InvalidateQrCodeRequest, context: grpc.aio.ServicerContext
+        self, request: pb.InvalidateQrCodeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.InvalidateQrCodeResponse:
         deleted = await self._book.invalidate(request.text, options_from(request.options))
         return pb.InvalidateQrCodeResponse(deleted=deleted)
 
     async def ClearCache(
-        self, request: pb.ClearCacheRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ClearCacheRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ClearCacheResponse:
         return pb.ClearCacheResponse(deleted=await self._book.clear())
 
     async def GetCacheStats(
-        self, request: pb.GetCacheStatsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetCacheStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetCacheStatsResponse:
         stats = await self._book.stats()
         return pb.GetCacheStatsResponse(

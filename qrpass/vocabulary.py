@@ -32,7 +32,7 @@ STALL = Kind("stall", "stalls", token_pb.SUBJECT_KIND_STALL, "stall_number")
 KINDS = (STUDENT, STALL)
 BY_NAME = {kind.name: kind for kind in KINDS}
 BY_PLURAL = {kind.plural: kind for kind in KINDS}
-BY_VALUE = {kind.value: kind for kind in KINDS}
+BY_VALUE: dict[int, Kind] = {kind.value: kind for kind in KINDS}
 PLURAL_RULE = "|".join(kind.plural for kind in KINDS)  # "students|stalls", for route patterns
 
 # Rendering. The defaults are the pass image the gateway serves and the warm fills.

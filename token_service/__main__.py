@@ -8,8 +8,7 @@ import sys
 import uvloop
 from prometheus_client import REGISTRY, start_http_server
 
-from qrpass.core import logs
-from qrpass.core.config import ConfigError
+from qrpass.core.config import load_or_exit
 from qrpass.core.grpc_server import serve_until_signalled
 from token_service.errors import TokenServiceError
 from token_service.server import create_token_server
@@ -29,12 +28,7 @@ async def _main(settings: TokenSettings) -> None:
 
 
 def main() -> int:
-    try:
-        settings = TokenSettings.from_env()
-    except ConfigError as error:
-        print(f"token_service: configuration error: {error}", file=sys.stderr)
-        return 2
-    logs.configure("token_service", settings.common.log_level)
+    settings = load_or_exit("token_service", TokenSettings.from_env)
     try:
         uvloop.run(_main(settings))
     except (TokenServiceError, OSError) as error:

@@ -11,12 +11,14 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Integer,
     String,
+    Table,
     bindparam,
     delete,
     func,
@@ -24,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -136,7 +138,7 @@ class ScanLedger:
         self._clock_ms = clock_ms
         self._postgres = engine.dialect.name == "postgresql"
         insert = postgresql.insert if self._postgres else sqlite.insert
-        scans, presence = ScanRow.__table__, PresenceRow.__table__
+        scans, presence = cast(Table, ScanRow.__table__), cast(Table, PresenceRow.__table__)
         # Built once: building and keying a statement costs more than running it (measured).
         # A repeated scan_id inserts nothing and returns no row: the unique index decides, even
         # against a concurrent repeat.
@@ -268,4 +270,4 @@ class ScanLedger:
         """Delete the scans made before `before_ms`; presence (who is inside) is kept."""
         with self._writing(), Session(self._engine) as session, session.begin():
             result = session.execute(delete(ScanRow).where(ScanRow.scanned_at < before_ms))
-            return result.rowcount or 0
+            return cast(CursorResult[Any], result).rowcount or 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qrpass.vocabulary import BY_NAME, ID_PATTERN, ID_RULE, MAX_TOKEN_BYTES
 from token_service import importer
@@ -133,30 +134,25 @@ class PassBook:
         if current is not None and self._codec.still_valid(token, current.kid):
             # Byte for byte the subject's current token, which this service signed: the
             # signature was checked when it was made; its key and lifetime are checked now.
-            found = dict(kind=current.kind, subject_id=current.id, kid=current.kid or "",
-                         version=current.version)  # fmt: skip
+            found = Verdict(False, None, None, current.kind, current.id, current.kid or "",
+                            current.version)  # fmt: skip
             if expected_kind and current.kind != expected_kind:
-                return Verdict(False, Failure.WRONG_KIND, **found)
-            return Verdict(True, None, current, **found)
+                return replace(found, failure=Failure.WRONG_KIND)
+            return replace(found, valid=True, subject=current)
         decoded = self._codec.decode(token)
         claims = decoded.claims
         if claims is None:
             return Verdict(False, decoded.failure, kid=decoded.kid)
-        found = dict(
-            kind=claims.kind,
-            subject_id=claims.subject_id,
-            kid=claims.kid,
-            version=claims.version,
-            legacy=claims.legacy,
-        )
+        found = Verdict(False, None, None, claims.kind, claims.subject_id, claims.kid,
+                        claims.version, claims.legacy)  # fmt: skip
         if expected_kind and claims.kind != expected_kind:
-            return Verdict(False, Failure.WRONG_KIND, **found)
+            return replace(found, failure=Failure.WRONG_KIND)
         record = self._index.get(claims.kind, claims.subject_id)
         if record is None:
-            return Verdict(False, Failure.SUBJECT_NOT_FOUND, **found)
+            return replace(found, failure=Failure.SUBJECT_NOT_FOUND)
         if claims.version != record.version:
-            return Verdict(False, Failure.REVOKED, record, **found)
-        return Verdict(True, None, record, **found)
+            return replace(found, failure=Failure.REVOKED, subject=record)
+        return replace(found, valid=True, subject=record)
 
     def list(self, kind: str, requested_size: int, page_token: str) -> Page:
         check_kind(kind)
@@ -187,7 +183,9 @@ class PassBook:
         self._index.sync()
         return self._index.sequence
 
-    def _current_tokens(self, kind: str, records: list[SubjectRecord]) -> list[SubjectRecord]:
+    def _current_tokens(
+        self, kind: str, records: builtins.list[SubjectRecord]
+    ) -> builtins.list[SubjectRecord]:
         """The records with tokens that can be handed out, re-signing (same version) if needed."""
         now = int(time.time())
         stale = [r for r in records if not (r.token and self._codec.is_current(r.token, r.kid))]
@@ -205,5 +203,5 @@ class PassBook:
         self._index.sync()
         return [fresh.get(r.id, r) for r in records]
 
-    def jwks(self) -> tuple[list[dict[str, str]], str]:
+    def jwks(self) -> tuple[builtins.list[dict[str, str]], str]:
         return self._keyring.jwks(), self._keyring.active.kid

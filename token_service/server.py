@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry
@@ -68,7 +69,7 @@ async def create_token_server(
     index.load()
     metrics = TokenMetrics(registry)
     for kind in BY_NAME:
-        metrics.index_subjects.labels(kind).set_function(lambda kind=kind: index.size(kind))
+        metrics.index_subjects.labels(kind).set_function(functools.partial(index.size, kind))
     metrics.active_key_missing.set_function(lambda: keyring.missing_active is not None)
     metrics.key_files_skipped.set_function(lambda: len(keyring.skipped_files))
     executor = ThreadPoolExecutor(8, "db")

@@ -7,7 +7,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -185,7 +185,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
                 await self._run(self._index.sync)
 
     async def IssueToken(
-        self, request: pb.IssueTokenRequest, context: grpc.aio.ServicerContext
+        self, request: pb.IssueTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.IssueTokenResponse:
         kind = _kind(request.kind)
         await self._catch_up(request.min_sequence)
@@ -198,7 +198,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         )
 
     async def VerifyToken(
-        self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext
+        self, request: pb.VerifyTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.VerifyTokenResponse:
         expected_kind = BY_VALUE.get(request.expected_kind)
         expected = expected_kind.name if expected_kind else None
@@ -209,7 +209,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         return _verdict(verdict)
 
     async def RotateToken(
-        self, request: pb.RotateTokenRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RotateTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RotateTokenResponse:
         issued = await self._run(self._book.rotate, _kind(request.kind), request.subject_id)
         self._metrics.issues.labels("rotate").inc()
@@ -218,14 +218,16 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         )
 
     async def ListTokens(
-        self, request: pb.ListTokensRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListTokensRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListTokensResponse:
         page = await self._run(
             self._book.list, _kind(request.kind), request.page_size, request.page_token
         )
         return pb.ListTokensResponse(
             subject_tokens=[
-                pb.SubjectToken(subject=_subject(r), token=r.token, kid=r.kid, version=r.version)
+                pb.SubjectToken(
+                    subject=_subject(r), token=r.token or "", kid=r.kid or "", version=r.version
+                )
                 for r in page.subjects
             ],
             next_page_token=page.next_page_token,
@@ -233,7 +235,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         )
 
     async def ImportSubjects(
-        self, request: pb.ImportSubjectsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ImportSubjectsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ImportSubjectsResponse:
         kind = _kind(request.kind)
         # Imports run on their own threads: a slow file never holds up IssueToken or VerifyToken.
@@ -265,19 +267,19 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         )
 
     async def DeleteSubject(
-        self, request: pb.DeleteSubjectRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteSubjectRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.DeleteSubjectResponse:
         sequence = await self._run(self._book.delete, _kind(request.kind), request.subject_id)
         return pb.DeleteSubjectResponse(sequence=sequence)
 
     async def GetJwks(
-        self, request: pb.GetJwksRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetJwksRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetJwksResponse:
         keys, active = await self._run(self._book.jwks)
         return pb.GetJwksResponse(keys=[pb.Jwk(**key) for key in keys], active_kid=active)
 
     async def WatchSubjectChanges(
-        self, request: pb.WatchSubjectChangesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.WatchSubjectChangesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.WatchSubjectChangesResponse]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[IndexUpdate | None] = asyncio.Queue()
@@ -289,7 +291,10 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
                 update = IndexUpdate(update.sequence, (), reset=True)
             queue.put_nowait(update)
 
-        unsubscribe = self._index.subscribe(lambda u: loop.call_soon_threadsafe(offer, u))
+        def from_any_thread(update: IndexUpdate) -> None:
+            loop.call_soon_threadsafe(offer, update)
+
+        unsubscribe = self._index.subscribe(from_any_thread)
         self._watches.add(queue)
         self._metrics.watchers.inc()
         try:
@@ -309,7 +314,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             self._metrics.watchers.dec()
 
     async def CheckIn(
-        self, request: pb.CheckInRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CheckInRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CheckInResponse:
         scan = _scan(request)
         await self._catch_up(request.min_sequence)
@@ -318,7 +323,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         return _check_in_response(result)
 
     async def BatchCheckIn(
-        self, request: pb.BatchCheckInRequest, context: grpc.aio.ServicerContext
+        self, request: pb.BatchCheckInRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.BatchCheckInResponse:
         if len(request.scans) > MAX_BATCH_SCANS:
             raise InvalidRequest(f"a batch holds at most {MAX_BATCH_SCANS} scans")
@@ -335,7 +340,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
             self._metrics.verifications.labels(outcome).inc()
 
     async def ListScans(
-        self, request: pb.ListScansRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListScansRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListScansResponse:
         where = ScanFilter(
             kind=_kind(request.kind) if request.kind else None,
@@ -356,7 +361,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         )
 
     async def PruneScans(
-        self, request: pb.PruneScansRequest, context: grpc.aio.ServicerContext
+        self, request: pb.PruneScansRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.PruneScansResponse:
         if not request.HasField("before"):
             raise InvalidRequest("before is required: the time before which scans are deleted")
@@ -364,7 +369,7 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         return pb.PruneScansResponse(deleted=deleted)
 
     async def ListRevocations(
-        self, request: pb.ListRevocationsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListRevocationsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListRevocationsResponse:
         signed = await self._run(self._revocations.signed, request.since)
         return pb.ListRevocationsResponse(

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Integer,
@@ -21,7 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from qrpass.vocabulary import STALL, STUDENT
@@ -146,7 +146,7 @@ def create_db_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
             # WAL lets readers run while an import writes.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -262,7 +262,7 @@ class SubjectStore:
                     .where(table.id == subject_id, table.token_version == version)
                     .values(token=token, token_kid=kid, token_issued_at=issued_at)
                 )
-                if result.rowcount == 1:
+                if cast(CursorResult[Any], result).rowcount == 1:
                     saved.append(subject_id)
             self._log_changes(session, kind, saved, int(time.time()))
 
@@ -270,7 +270,9 @@ class SubjectStore:
         """Bump the version and store a new token, or None if there is no live subject."""
         table = TABLES[kind]
         with Session(self._engine) as session, session.begin():
-            row = session.get(table, subject_id, with_for_update=True)
+            row = cast(
+                "StudentRow | StallRow | None", session.get(table, subject_id, with_for_update=True)
+            )
             if row is None or row.deleted_at is not None:
                 return None
             row.token_version += 1
@@ -290,7 +292,7 @@ class SubjectStore:
                 .where(table.id == subject_id, table.deleted_at.is_(None))
                 .values(deleted_at=now, updated_at=now, token=None, token_kid=None)
             )
-            if result.rowcount != 1:
+            if cast(CursorResult[Any], result).rowcount != 1:
                 return False
             self._log_changes(session, kind, [subject_id], now)
             return True
@@ -335,6 +337,6 @@ class SubjectStore:
                 session.execute(insert(table), inserts)
             if updates:
                 session.execute(update(table), updates)
-            changed = [row["id"] for row in inserts] + [row["id"] for row in updates]
+            changed = [str(row["id"]) for row in inserts + updates]
             self._log_changes(session, kind, changed, now)
         return UpsertCounts(created, updated, unchanged)

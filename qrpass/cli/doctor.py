@@ -46,7 +46,9 @@ class Doctor:
 
 def _decode(png: bytes) -> str:
     image = Image.open(io.BytesIO(png)).convert("L")
-    result = zxingcpp.read_barcode(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    result = zxingcpp.read_barcode(
+        image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
     if result is None:
         raise CommandFailed("the image does not scan")
     return result.text

@@ -99,7 +99,7 @@ def prune(args: argparse.Namespace) -> int:
     return run(command)
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`checkin` and `scans` (with `scans prune`)."""
     text = "check a pass in (or out) at a gate; exit 0 when admitted or exited"
     checkin = commands.add_parser("checkin", help=text, description=text)

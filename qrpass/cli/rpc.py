@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -50,7 +51,7 @@ def describe(error: grpc.aio.AioRpcError) -> str:
     return f"{code.name}: {error.details()}"
 
 
-def run(command: Callable[[], Awaitable[int]]) -> int:
+def run(command: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Run an async command; gRPC failures and CommandFailed print one line and give exit 1."""
     try:
         return asyncio.run(command())

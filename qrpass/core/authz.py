@@ -145,17 +145,20 @@ def _rules(raw: object, origin: str, field: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def caller_principal(context: grpc.aio.ServicerContext) -> str | None:
+def caller_principal(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
     """The caller certificate's URI SAN, else its DNS SAN; None without a verified certificate."""
     auth = context.auth_context()
     for key in ("peer_uri", "peer_dns"):
-        values = auth.get(key)
+        values = list(auth.get(key) or ())
         if values:
             return bytes(values[0]).decode()
     return None
 
 
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
+# What a server interceptor is given to find the next handler (None: no such method).
+Continuation = Callable[
+    [grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]
+]  # the handler type is generic only to the type checker, so it stays a string here
 
 
 class AuthzInterceptor(grpc.aio.ServerInterceptor):
@@ -163,11 +166,11 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, policy: AuthzPolicy) -> None:
         self._policy = policy
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         # A decision depends on (principal, method) only; callers are a handful of services.
         self._decisions: dict[tuple[str | None, str], Decision] = {}
 
-    async def _check(self, context: grpc.aio.ServicerContext, path: str) -> None:
+    async def _check(self, context: grpc.aio.ServicerContext[Any, Any], path: str) -> None:
         principal = caller_principal(context)
         decision = self._decisions.get((principal, path))
         if decision is None:
@@ -189,7 +192,7 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         path = handler_call_details.method
         wrapped = self._wrapped.get(path)
         if wrapped is not None:
@@ -201,7 +204,9 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):
         self._wrapped[path] = wrapped
         return wrapped
 
-    def _guard(self, handler: grpc.RpcMethodHandler, path: str) -> grpc.RpcMethodHandler:
+    def _guard(
+        self, handler: grpc.RpcMethodHandler[Any, Any], path: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         check = self._check
         kind = next((k for k in _HANDLER_FACTORIES if getattr(handler, k) is not None), None)
         if kind is None:
@@ -210,7 +215,9 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):
 
         if inspect.isasyncgenfunction(behavior):
 
-            async def guarded_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def guarded_stream(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> Any:
                 await check(context, path)
                 async for item in behavior(request, context):
                     yield item
@@ -218,7 +225,9 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):
             guarded: Callable[..., Any] = guarded_stream
         else:
 
-            async def guarded_call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def guarded_call(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> Any:
                 await check(context, path)
                 return await behavior(request, context)
 
@@ -230,7 +239,7 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-_HANDLER_FACTORIES: dict[str, Callable[..., grpc.RpcMethodHandler]] = {
+_HANDLER_FACTORIES: dict[str, Callable[..., grpc.RpcMethodHandler[Any, Any]]] = {
     "unary_unary": grpc.unary_unary_rpc_method_handler,
     "unary_stream": grpc.unary_stream_rpc_method_handler,
     "stream_unary": grpc.stream_unary_rpc_method_handler,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import builtins
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
+
+from qrpass.core import logs
 
 
 def is_ascii_number(raw: str) -> bool:
@@ -20,10 +25,10 @@ class ConfigError(Exception):
 class Env:
     """Reads typed values from a mapping (os.environ by default), so tests can pass their own."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[builtins.str, builtins.str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def str(self, name: str, default: str | None = None) -> str:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
         value = self._environ.get(name)
         if value is None or value == "":
             if default is None:
@@ -31,11 +36,18 @@ class Env:
             return default
         return value
 
-    def optional(self, name: str) -> str | None:
+    def optional(self, name: builtins.str) -> builtins.str | None:
         value = self._environ.get(name, "")
         return value or None
 
-    def int(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+    def int(
+        self,
+        name: builtins.str,
+        default: builtins.int,
+        *,
+        minimum: builtins.int = 0,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int:
         raw = self._environ.get(name, "")
         if raw == "":
             return default
@@ -48,7 +60,7 @@ class Env:
             raise ConfigError(f"{name} must be at least {minimum}{upper}, got {value}")
         return value
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool = False) -> builtins.bool:
         raw = self._environ.get(name, "").strip().lower()
         if raw == "":
             return default
@@ -58,20 +70,22 @@ class Env:
             return False
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(
+        self, name: builtins.str, default: builtins.str, choices: tuple[builtins.str, ...]
+    ) -> builtins.str:
         value = self.str(name, default)
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def address(self, name: str, default: str) -> str:
+    def address(self, name: builtins.str, default: builtins.str) -> builtins.str:
         value = self.str(name, default)
         host, sep, port = value.rpartition(":")
         if not sep or not host or not is_ascii_number(port) or int(port) > 65535:
             raise ConfigError(f"{name} must be host:port, got {value!r}")
         return value
 
-    def file(self, name: str) -> Path | None:
+    def file(self, name: builtins.str) -> Path | None:
         raw = self.optional(name)
         if raw is None:
             return None
@@ -80,7 +94,7 @@ class Env:
             raise ConfigError(f"{name} names {raw!r}, which is not a readable file")
         return path
 
-    def secret(self, name: str) -> str | None:
+    def secret(self, name: builtins.str) -> builtins.str | None:
         """A secret from NAME, or from the file named by NAME_FILE."""
         value = self.optional(name)
         path = self.file(f"{name}_FILE")
@@ -132,3 +146,25 @@ class CommonSettings:
             ),
             tls=tls,
         )
+
+
+class ServiceSettings(Protocol):
+    """What every process's settings have."""
+
+    @property
+    def common(self) -> CommonSettings: ...
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def load_or_exit(service: str, load: Callable[[], SettingsT]) -> SettingsT:
+    """A process's settings, with its JSON logging configured. A bad setting prints one line
+    naming the variable and exits with status 2, before anything starts."""
+    try:
+        settings = load()
+    except ConfigError as error:
+        print(f"{service}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(service, settings.common.log_level)
+    return settings

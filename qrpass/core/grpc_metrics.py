@@ -6,15 +6,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
+from qrpass.core.authz import Continuation
+
 log = logging.getLogger(__name__)
 
 # The *_created series double every counter's cardinality and no dashboard of ours reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # From 100 µs (a cache hit) to 10 s (a large import).
 LATENCY_BUCKETS = (
@@ -67,11 +69,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         self._started, self._handled, self._seconds = _rpc_metrics("server", registry)
         self._error_codes = error_codes
         # intercept_service runs for every call; the wrapped handler per method is built once.
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def _status_for(self, error: Exception) -> tuple[grpc.StatusCode, str] | None:
         for cls in type(error).__mro__:
-            entry = self._error_codes.get(cls)  # type: ignore[call-overload]
+            entry = self._error_codes.get(cls)
             if entry is not None:
                 name, message = entry
                 if message is not None:
@@ -81,9 +83,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         wrapped = self._wrapped.get(handler_call_details.method)
         if wrapped is not None:
             return wrapped
@@ -91,13 +93,14 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         service, method = _split(handler_call_details.method)
-        behavior = handler.unary_unary
+        # An asyncio server: the handler is a coroutine function of an aio context.
+        behavior = cast(Callable[[Any, Any], Awaitable[Any]], handler.unary_unary)
         labels = ("unary", service, method)
         started = self._started.labels(*labels)
         timer = self._seconds.labels(*labels)
         handled = self._handled
 
-        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started.inc()
             start = time.perf_counter()
             code = grpc.StatusCode.OK

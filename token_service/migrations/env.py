@@ -7,7 +7,10 @@ from alembic import context
 from token_service.store import Base, create_db_engine
 
 config = context.config
-engine = create_db_engine(config.get_main_option("sqlalchemy.url"))
+url = config.get_main_option("sqlalchemy.url")
+if not url:
+    raise RuntimeError("the migration was started without a database URL")
+engine = create_db_engine(url)
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=Base.metadata)
     with context.begin_transaction():

@@ -9,7 +9,7 @@ branch_labels = None
 depends_on = None
 
 
-def _subject_columns() -> list[sa.Column]:
+def _subject_columns() -> list[sa.Column[object]]:
     return [
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
