@@ -5,7 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from qrpass.vocabulary import GATE_RULE, MAX_BATCH_SCANS, SCAN_ID_RULE
+from qrpass.token.v1 import token_service_pb2 as token_pb
+from qrpass.vocabulary import (
+    ADMISSION_NAMES,
+    DEFAULT_BORDER,
+    DEFAULT_SCALE,
+    EC_LEVELS,
+    GATE_RULE,
+    HEX_COLOUR_RULE,
+    ID_RULE,
+    KINDS,
+    MAX_BATCH_SCANS,
+    MAX_BORDER,
+    MAX_SIDE_PX,
+    MAX_TOKEN_BYTES,
+    SCAN_ID_RULE,
+)
+
+_KIND_NAMES: list[str | None] = [kind.name for kind in KINDS]
+_FAILURES: list[str | None] = [
+    name.removeprefix("FAILURE_REASON_").lower()
+    for name, value in token_pb.FailureReason.items()
+    if value != token_pb.FAILURE_REASON_UNSPECIFIED
+]
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _ERRORS = {
@@ -27,17 +49,17 @@ _ERRORS = {
     )
 }
 _KIND = {"name": "kind", "in": "path", "required": True,
-         "schema": {"type": "string", "enum": ["students", "stalls"]}}  # fmt: skip
+         "schema": {"type": "string", "enum": [kind.plural for kind in KINDS]}}  # fmt: skip
 _ID = {"name": "id", "in": "path", "required": True,
-       "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}  # fmt: skip
+       "schema": {"type": "string", "pattern": f"^{ID_RULE}$"}}  # fmt: skip
 _IMAGE_QUERY = [
-    {"name": "scale", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 4096},
-     "description": "Pixels per module (default 6); the image is at most 4096 px on a side."},
-    {"name": "border", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 20},
-     "description": "Quiet zone in modules (default 4)."},
-    {"name": "ec", "in": "query", "schema": {"type": "string", "enum": ["L", "M", "Q", "H"]}},
-    {"name": "dark", "in": "query", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{6}$"}},
-    {"name": "light", "in": "query", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{6}$"}},
+    {"name": "scale", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SIDE_PX},
+     "description": f"Pixels per module (default {DEFAULT_SCALE}); the image is at most {MAX_SIDE_PX} px on a side."},
+    {"name": "border", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_BORDER},
+     "description": f"Quiet zone in modules (default {DEFAULT_BORDER})."},
+    {"name": "ec", "in": "query", "schema": {"type": "string", "enum": list(EC_LEVELS)}},
+    {"name": "dark", "in": "query", "schema": {"type": "string", "pattern": f"^{HEX_COLOUR_RULE}$"}},
+    {"name": "light", "in": "query", "schema": {"type": "string", "pattern": f"^{HEX_COLOUR_RULE}$"}},
 ]  # fmt: skip
 
 
@@ -54,10 +76,9 @@ _INT = {"type": "integer"}
 _STR = {"type": "string"}
 _TIME = {"type": "string", "format": "date-time"}
 _NULL_STR = {"type": ["string", "null"]}
-_ADMISSION = {"type": "string", "enum": ["admitted", "already_inside", "exited", "not_inside",
-                                         "rejected"]}  # fmt: skip
+_ADMISSION = {"type": "string", "enum": list(ADMISSION_NAMES.values())}
 _SCAN_IN = {**_obj({
-    "token": {"type": "string", "minLength": 1, "maxLength": 4096},
+    "token": {"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_BYTES},
     "gate": {"type": "string", "pattern": f"^{GATE_RULE}$",
              "description": "1 to 64 characters: no control characters, no space at either end."},
     "direction": {"type": "string", "enum": ["in", "out"], "default": "in"},
@@ -81,17 +102,16 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "summary": "Verify a scanned pass; an invalid pass is a 200 with `valid: false`.",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["token"],
-            "properties": {"token": {"type": "string", "minLength": 1, "maxLength": 4096},
-                           "expected_kind": {"type": ["string", "null"], "enum": ["student", "stall", None],
+            "properties": {"token": {"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_BYTES},
+                           "expected_kind": {"type": ["string", "null"], "enum": [*_KIND_NAMES, None],
                                              "description": "Absent or null accepts either kind."}}}}}},
         "responses": {"200": _json(_obj(
             {"valid": {"type": "boolean"},
-             "kind": {"type": ["string", "null"], "enum": ["student", "stall", None]},
-             "subject_id": {"type": ["string", "null"]}, "registration_no": _STR,
-             "stall_number": _STR, "name": _STR,
-             "error": {"type": ["string", "null"], "enum": [
-                 None, "malformed", "bad_signature", "unknown_key", "wrong_kind", "revoked",
-                 "expired", "subject_not_found"]}},
+             "kind": {"type": ["string", "null"], "enum": [*_KIND_NAMES, None]},
+             "subject_id": {"type": ["string", "null"]},
+             **{kind.id_field: _STR for kind in KINDS},
+             **{kind.identity_field: _STR for kind in KINDS}, "name": _STR,
+             "error": {"type": ["string", "null"], "enum": [None, *_FAILURES]}},
             ["valid", "kind", "subject_id", "error"]))},
     },
     "check_in": {
@@ -122,7 +142,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "list_scans": {
         "summary": "The scan ledger, oldest first, or (inside=true) the entries of those inside now.",
         "parameters": [
-            {"name": "kind", "in": "query", "schema": {"type": "string", "enum": ["student", "stall"]}},
+            {"name": "kind", "in": "query", "schema": {"type": "string", "enum": _KIND_NAMES}},
             {"name": "subject_id", "in": "query", "schema": _STR},
             {"name": "gate", "in": "query", "schema": _STR},
             {"name": "since", "in": "query", "schema": _TIME},
@@ -132,11 +152,11 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         ],
         "responses": {"200": _json(_obj({
             "scans": {"type": "array", "items": _obj({
-                "id": _INT, "kind": {"type": ["string", "null"], "enum": ["student", "stall", None]},
+                "id": _INT, "kind": {"type": ["string", "null"], "enum": [*_KIND_NAMES, None]},
                 "subject_id": _NULL_STR, "gate": _STR, "direction": {"type": "string", "enum": ["in", "out"]},
                 "scanned_at": _TIME, "scan_id": _NULL_STR, "admission": _ADMISSION, "error": _NULL_STR})},
             "next_page_token": _STR,
-            "inside": _obj({"student": _INT, "stall": _INT})}))},
+            "inside": _obj({kind.name: _INT for kind in KINDS})}))},
     },
     "prune_scans": {
         "summary": "Delete the scans made before a time; who is inside now is kept.",

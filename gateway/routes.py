@@ -236,6 +236,8 @@ def verdict_fields(reply: token_pb.VerifyTokenResponse) -> dict[str, object]:
         "kind": kind.name if kind else None,
         "subject_id": subject.id or None,
     }
+    if kind is not None:  # the original's field, which scanner code written against it reads
+        body[kind.id_field] = subject.id
     if kind is not None and getattr(subject, kind.identity_field):
         body[kind.identity_field] = getattr(subject, kind.identity_field)
     if subject.name:

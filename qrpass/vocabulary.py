@@ -26,6 +26,11 @@ class Kind:
     value: token_pb.SubjectKind.ValueType  # the proto's SubjectKind
     identity_field: str  # what the gate shows beside the name
 
+    @property
+    def id_field(self) -> str:
+        """ "student_id", "stall_id": the original system's name for the id, kept in answers."""
+        return f"{self.name}_id"
+
 
 STUDENT = Kind("student", "students", token_pb.SUBJECT_KIND_STUDENT, "registration_no")
 STALL = Kind("stall", "stalls", token_pb.SUBJECT_KIND_STALL, "stall_number")

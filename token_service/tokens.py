@@ -187,7 +187,7 @@ class TokenCodec:
         if kind != kind.upper() or kind.lower() not in BY_NAME:
             return _fail(Failure.MALFORMED)
         kind = kind.lower()
-        subject_id = payload.get(f"{kind}_id")
+        subject_id = payload.get(BY_NAME[kind].id_field)
         second = payload.get("email" if kind == STUDENT.name else STALL.identity_field)
         if not isinstance(subject_id, str | int) or not ID_PATTERN.fullmatch(str(subject_id)):
             return _fail(Failure.MALFORMED)

@@ -109,8 +109,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
-            except asyncio.CancelledError:  # the client went away or its deadline passed
-                code = grpc.StatusCode.CANCELLED
+            except asyncio.CancelledError:  # the client went away, or its deadline passed
+                remaining = context.time_remaining()
+                expired = remaining is not None and remaining <= 0
+                code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
                 raise
             except Exception as error:
                 mapped = self._status_for(error)

@@ -67,7 +67,13 @@ def test_verify_valid_tampered_revoked_and_legacy(stack: Stack) -> None:
     token = stack.get("/v1/students/S00004/qr").json()["qr_token"]
     valid = stack.request("POST", "/v1/verify", json={"token": token, "expected_kind": "student"})
     assert valid.json() == {"valid": True, "kind": "student", "subject_id": "S00004",
-                            "registration_no": "R0000004", "name": "Student 4", "error": None}  # fmt: skip
+                            "student_id": "S00004", "registration_no": "R0000004",
+                            "name": "Student 4", "error": None}  # fmt: skip
+    # The original's field names, which scanner code written against it reads.
+    stall = stack.get("/v1/stalls/T001/qr").json()["qr_token"]
+    stall_verdict = stack.request("POST", "/v1/verify", json={"token": stall}).json()
+    assert (stall_verdict["stall_id"], stall_verdict["subject_id"]) == ("T001", "T001")
+    assert "student_id" not in stall_verdict
 
     head, body, signature = token.split(".")
     tampered = f"{head}.{body}.{signature[:-4]}AAAA"
@@ -92,8 +98,8 @@ def test_verify_valid_tampered_revoked_and_legacy(stack: Stack) -> None:
         LEGACY_SECRET, algorithm="HS256",
     )  # fmt: skip
     stall = stack.request("POST", "/v1/verify", json={"token": legacy}).json()
-    assert stall == {"valid": True, "kind": "stall", "subject_id": "T003", "stall_number": "A-3",
-                     "name": "Stall 3", "error": None}  # fmt: skip
+    assert stall == {"valid": True, "kind": "stall", "subject_id": "T003", "stall_id": "T003",
+                     "stall_number": "A-3", "name": "Stall 3", "error": None}  # fmt: skip
     garbage = stack.request("POST", "/v1/verify", json={"token": "not a token"}).json()
     assert garbage == {"valid": False, "kind": None, "subject_id": None, "error": "malformed"}
 

@@ -360,3 +360,38 @@ def test_messages_past_the_service_cap_are_refused(tmp_path) -> None:
         assert client.render("still serving").cache_status == MISS
     finally:
         client.close()
+
+
+def test_an_expired_deadline_is_counted_as_deadline_exceeded(image_service: ImageClient) -> None:
+    """Twenty cold renders of large symbols at once queue behind two workers, so calls with a
+    50 ms deadline expire inside the server; its metrics must say DEADLINE_EXCEEDED, not
+    CANCELLED (an alert watches for it)."""
+    url, name = image_service.metrics_url, "grpc_server_handled_total"
+    labels = dict(grpc_type="unary", grpc_service="qrpass.image.v1.ImageService",
+                  grpc_method="RenderQrCode")  # fmt: skip
+    expired_before = metrics.value(url, name, grpc_code="DEADLINE_EXCEEDED", **labels)
+    cancelled_before = metrics.value(url, name, grpc_code="CANCELLED", **labels)
+    options = pb.RenderOptions(scale=12, error_correction=pb.ERROR_CORRECTION_LEVEL_H)
+    calls = [
+        image_service.stub.RenderQrCode.future(
+            pb.RenderQrCodeRequest(text=_text() + "x" * 1200, options=options), timeout=0.05
+        )
+        for _ in range(20)
+    ]
+    codes = []
+    for call in calls:
+        try:
+            call.result()
+            codes.append(grpc.StatusCode.OK)
+        except grpc.RpcError as error:
+            codes.append(error.code())
+    assert grpc.StatusCode.DEADLINE_EXCEEDED in codes
+
+    def expired() -> float:
+        return metrics.value(url, name, grpc_code="DEADLINE_EXCEEDED", **labels)
+
+    deadline = time.monotonic() + 15
+    while expired() == expired_before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert expired() > expired_before
+    assert metrics.value(url, name, grpc_code="CANCELLED", **labels) == cancelled_before
