@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -356,7 +356,10 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+    """The Prometheus text format, or OpenMetrics when the scraper asks for it (as the services'
+    own endpoints do: prometheus-client's encoder choice, from the Accept header)."""
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(request.app.state.registry), headers={"Content-Type": content_type})
 
 
 async def openapi(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import httpx
 import jwt
 import pytest
 
@@ -305,3 +306,17 @@ def test_csv_injection_cells_are_stored_as_plain_text(stack: Stack) -> None:
     token = stack.get("/v1/stalls/INJ1/qr").json()["qr_token"]
     verdict = stack.request("POST", "/v1/verify", json={"token": token}).json()
     assert (verdict["name"], verdict["stall_number"]) == (formula, "+1+1")
+
+
+def test_every_metrics_endpoint_negotiates_openmetrics(stack: Stack) -> None:
+    """Prometheus asks for OpenMetrics first; the gateway answers as the services do."""
+    ports = (stack.env["TOKEN_METRICS_PORT"], stack.env["IMAGE_METRICS_PORT"])
+    urls = [f"{stack.url}/metrics", *(f"http://127.0.0.1:{port}/metrics" for port in ports)]
+    openmetrics = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    for url in urls:
+        negotiated = httpx.get(url, headers={"Accept": openmetrics}, timeout=5)
+        assert negotiated.headers["content-type"].startswith("application/openmetrics-text"), url
+        assert negotiated.text.endswith("# EOF\n"), url
+        plain = httpx.get(url, timeout=5)
+        assert plain.headers["content-type"].startswith("text/plain"), url
+        assert "# EOF" not in plain.text, url
