@@ -52,6 +52,12 @@ def _rpc_metrics(side: str, registry: CollectorRegistry) -> tuple[Counter, Count
     return started, handled, seconds
 
 
+def _expired(context: grpc.aio.ServicerContext[Any, Any]) -> bool:
+    """Whether the call's deadline has passed (a call without a deadline never expires)."""
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
+
+
 def _split(full_method: str) -> tuple[str, str]:
     service, _, method = full_method.lstrip("/").partition("/")
     return service, method
@@ -105,13 +111,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                return await behavior(request, context)
+                response = await behavior(request, context)
+                if _expired(context):  # finished too late: the caller was told DEADLINE_EXCEEDED
+                    code = grpc.StatusCode.DEADLINE_EXCEEDED
+                return response
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except asyncio.CancelledError:  # the client went away, or its deadline passed
-                remaining = context.time_remaining()
-                expired = remaining is not None and remaining <= 0
+                expired = _expired(context)
                 code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
                 raise
             except Exception as error:

@@ -89,9 +89,11 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path, postgres, redis_server)
 
 
 def test_production_up_refuses_without_keys_and_prints_no_secret(tmp_path) -> None:
+    # A mesh does mTLS, so the only settings missing are the keys this test is about.
     env = stack_env(
-        tmp_path, f"sqlite:///{tmp_path}/q.db", "redis://127.0.0.1:1/0", QRPASS_ENV="production"
-    )
+        tmp_path, f"sqlite:///{tmp_path}/q.db", "redis://127.0.0.1:1/0",
+        QRPASS_ENV="production", QRPASS_GRPC_PLAINTEXT="mesh",
+    )  # fmt: skip
     del env["QRPASS_API_KEYS"], env["QRPASS_ADMIN_API_KEYS"]
     result = subprocess.run(
         [sys.executable, "-m", "qrpass.cli.main", "up"], env=env, cwd=tmp_path,
