@@ -370,7 +370,6 @@ def test_an_expired_deadline_is_counted_as_deadline_exceeded(image_service: Imag
     labels = dict(grpc_type="unary", grpc_service="qrpass.image.v1.ImageService",
                   grpc_method="RenderQrCode")  # fmt: skip
     expired_before = metrics.value(url, name, grpc_code="DEADLINE_EXCEEDED", **labels)
-    cancelled_before = metrics.value(url, name, grpc_code="CANCELLED", **labels)
     options = pb.RenderOptions(scale=12, error_correction=pb.ERROR_CORRECTION_LEVEL_H)
     calls = [
         image_service.stub.RenderQrCode.future(
@@ -393,5 +392,6 @@ def test_an_expired_deadline_is_counted_as_deadline_exceeded(image_service: Imag
     deadline = time.monotonic() + 15
     while expired() == expired_before and time.monotonic() < deadline:
         time.sleep(0.1)
+    # Before, every such call was CANCELLED. Some still are: the client's cancel can arrive
+    # before the server's own clock (started when the request arrived) reaches the deadline.
     assert expired() > expired_before
-    assert metrics.value(url, name, grpc_code="CANCELLED", **labels) == cancelled_before
