@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import jwt
 
-from qrpass.vocabulary import BY_NAME, ID_PATTERN, STALL, STUDENT
+from qrpass.vocabulary import BY_NAME, ID_PATTERN, KINDS, STALL, STUDENT
 from token_service.keys import KeyRing
 
 _LEEWAY_SECONDS = 30
+# The original wrote the kind in capitals: "STUDENT", "STALL".
+_LEGACY_KINDS = {kind.name.upper(): kind for kind in KINDS}
 _REQUIRED = ["sub", "kind", "ver", "iat", "iss", "aud"]
 
 
@@ -182,13 +184,12 @@ class TokenCodec:
             return _fail(Failure.EXPIRED)
         except (jwt.InvalidTokenError, ValueError, TypeError):
             return _fail(Failure.MALFORMED)
-        # The original wrote the kind in capitals: "STUDENT", "STALL".
-        kind = str(payload.get("type"))
-        if kind != kind.upper() or kind.lower() not in BY_NAME:
+        named = _LEGACY_KINDS.get(str(payload.get("type")))
+        if named is None:
             return _fail(Failure.MALFORMED)
-        kind = kind.lower()
-        subject_id = payload.get(BY_NAME[kind].id_field)
-        second = payload.get("email" if kind == STUDENT.name else STALL.identity_field)
+        kind = named.name
+        subject_id = payload.get(named.id_field)
+        second = payload.get("email" if named is STUDENT else STALL.identity_field)
         if not isinstance(subject_id, str | int) or not ID_PATTERN.fullmatch(str(subject_id)):
             return _fail(Failure.MALFORMED)
         expected = legacy_checksum(str(subject_id), _js_str(second), secret)

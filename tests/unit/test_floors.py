@@ -94,18 +94,20 @@ def test_each_core_module_serves_two_or_more_packages() -> None:
             for name in names:
                 if _within(name, CORE):
                     users[".".join(name.split(".")[:3])].add(owner)
-    core_modules = {_module(path) for path in (ROOT / "qrpass/core").glob("*.py")}
-    core_modules.discard(CORE)
+    core_sources = _sources("qrpass/core")
+    core_modules = set(core_sources) - {CORE}
+
+    def shared(module: str) -> bool:
+        return len(users[module] - {CORE}) >= 2
+
+    # A helper of a shared core module (authz for the server builder) is shared too.
     lonely = {
         module: sorted(users[module] - {CORE})
         for module in core_modules
-        if len(users[module] - {CORE}) < 2
-        and not any(len(users[m] - {CORE}) >= 2 for m in _core_users_of(module, users))
+        if not shared(module)
+        and not any(
+            shared(other) and any(_within(name, module) for name in names)
+            for other, names in core_sources.items()
+        )
     }
     assert not lonely, f"core modules used by fewer than two packages: {lonely}"
-
-
-def _core_users_of(module: str, users: dict[str, set[str]]) -> list[str]:
-    """Core modules that import `module` (a helper of a shared core module is shared too)."""
-    sources = _sources("qrpass/core")
-    return [other for other, names in sources.items() if any(_within(n, module) for n in names)]
