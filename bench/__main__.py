@@ -13,6 +13,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from qrpass.core.config import TlsSettings
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.vocabulary import STUDENT
 from tests.support.servers import PostgresServer, RedisServer
-from tests.support.services import stack_env
+from tests.support.services import ServiceProcess, stack_env
 
 PLAINTEXT = TlsSettings(None, None, None)  # the bench runs its system on loopback without TLS
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -71,8 +72,10 @@ class System:
         self.env = stack_env(
             workdir, database_url, redis_url,
             QRPASS_API_KEYS=CLIENT_KEY, QRPASS_ADMIN_API_KEYS=ADMIN_KEY,
-            QRPASS_RATE_LIMIT_PER_MINUTE="0", LOG_LEVEL="WARNING",
+            QRPASS_RATE_LIMIT_PER_MINUTE="0",
         )  # fmt: skip
+        # Logging as shipped (INFO, access log on): its cost is part of every figure.
+        self.env["LOG_LEVEL"] = "INFO"
         self.env.pop("IMAGE_RENDER_WORKERS")  # one per core, as in production
 
         def port(name: str) -> int:
@@ -307,6 +310,33 @@ def _fill_near_cache(url: str, passes: list[dict], auth: dict[str, str], subject
     return rates[0] if rates else 0.0
 
 
+def _body_bytes(url: str, headers: dict[str, str]) -> int:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as reply:
+        return len(reply.read())  # urllib leaves Content-Encoding as it is
+
+
+def _gateway_extras(system: System, url: str, passes: list[dict], auth: dict[str, str]
+                    ) -> list[dict]:  # fmt: skip
+    """The same closed loop plain, with gzip accepted, and on a second gateway whose access log
+    is off (the services and their caches are shared), metering each gateway's CPU alone."""
+    gzip_ok = auth | {"Accept-Encoding": "gzip"}
+    meter = cpu.CpuMeter({"gateway": _service_pids(system.process.pid)["gateway"]})
+    logged, logged_cpu, _ = _closed(url, passes, meter, auth)
+    gzipped, gzip_cpu, _ = _closed(url, passes, meter, gzip_ok)
+    first = url + passes[0]["path"]
+    sizes = _body_bytes(first, auth), _body_bytes(first, gzip_ok)
+    quiet = ServiceProcess("gateway", system.env | {"QRPASS_ACCESS_LOG": "off"}, system.workdir)
+    quiet.start()
+    try:
+        assert quiet.process is not None
+        _fill_near_cache(quiet.url, passes, auth, len(passes))
+        quiet_meter = cpu.CpuMeter({"gateway": [quiet.process.pid]})
+        silent, silent_cpu, _ = _closed(quiet.url, passes, quiet_meter, auth)
+    finally:
+        quiet.stop()
+    return report.gateway_extras(logged, logged_cpu, gzipped, gzip_cpu, silent, silent_cpu, *sizes)
+
+
 def run() -> dict:
     _raise_fd_limit()
     stage("starting PostgreSQL and Redis")
@@ -370,6 +400,8 @@ def run() -> dict:
                                                    original_auth)  # fmt: skip
         figures += report.closed_loop(ours, ours_cpu, ours_split, png, png_cpu, theirs,
                                       theirs_cpu, theirs_split)  # fmt: skip
+        stage("what gzip and the access log cost a cached pass (gateway CPU)")
+        figures += _gateway_extras(system, url, passes, auth)
         figures.append(report.figure(
             "first open of a pass (near-cache miss, Redis hit)", first_open, "req/s",
             baseline=theirs.rate,
@@ -436,6 +468,7 @@ def run() -> dict:
             system.stop()
         redis_server.stop()
         postgres.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)  # its access log runs to hundreds of MB
     return report.document(figures, quick=QUICK, subjects=STUDENTS + STALLS)
 
 

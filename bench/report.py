@@ -87,6 +87,23 @@ def closed_loop(ours: Closed, ours_cpu: float, ours_split: str, png: Closed, png
     ]  # fmt: skip
 
 
+def gateway_extras(logged: Closed, logged_cpu: float, gzipped: Closed, gzip_cpu: float,
+                   silent: Closed, silent_cpu: float, plain_bytes: int, gzip_bytes: int
+                   ) -> list[dict]:  # fmt: skip
+    """What the access log and gzip cost a cached pass, as gateway CPU per request."""
+    return [
+        figure("cached pass JSON, gzip (near-cache holds it compressed)", gzipped.rate, "req/s",
+               baseline=logged.rate,
+               note=f"gateway CPU {gzip_cpu:.3f} ms per request, {logged_cpu:.3f} plain; body "
+                    f"{gzip_bytes} B, {plain_bytes} B plain ({1 - gzip_bytes / plain_bytes:.0%} "
+                    "smaller)"),
+        figure("gateway CPU per cached pass, access log on", logged_cpu, "ms",
+               baseline=silent_cpu, higher_is_better=False,
+               note=f"{silent_cpu:.3f} ms with QRPASS_ACCESS_LOG=off on a second gateway "
+                    f"({silent.rate:.0f} req/s, {logged.rate:.0f} with the log)"),
+    ]  # fmt: skip
+
+
 def open_loop(at_1000: LoadResult, at_5000: LoadResult, theirs: LoadResult) -> list[dict]:
     p99, p99_5000 = _ms(at_1000.percentile(99)), _ms(at_5000.percentile(99))
     theirs_p99 = _ms(theirs.percentile(99)) if theirs.latencies else None

@@ -19,9 +19,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import checkins, routes
+from gateway import access_log, checkins, routes
+from gateway.access_log import AccessLog
 from gateway.auth import Authenticator
 from gateway.clients import Backends
+from gateway.compression import Compression
 from gateway.errors import ApiError, problem, problem_for
 from gateway.hotpath import HotPath
 from gateway.metrics import HttpMetrics, NearCacheMetrics
@@ -83,7 +85,8 @@ def _guarded(endpoint: Endpoint, access: str) -> Endpoint:
     async def guarded(request: Request) -> Response:
         authenticator: Authenticator = request.app.state.authenticator
         address = request.client.host if request.client else ""
-        authenticator.check(request.headers.get("authorization"), access, address)
+        key = authenticator.check(request.headers.get("authorization"), access, address)
+        request.scope["state"]["key_id"] = key
         return await endpoint(request)
 
     guarded.__name__ = endpoint.__name__
@@ -195,4 +198,8 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     keys = {"scanner": settings.scanner_keys, "client": settings.client_keys,
             "admin": settings.admin_keys}  # fmt: skip
     app.state.authenticator = authenticator = Authenticator(keys, settings.rate_limit_per_minute)
-    return HttpMetrics(RequestId(HotPath(app, near_cache, authenticator)), registry)
+    return HttpMetrics(
+        RequestId(HotPath(Compression(app), near_cache, authenticator)),
+        registry,
+        AccessLog("gateway") if access_log.wanted(settings.log_access) else None,
+    )

@@ -22,6 +22,13 @@ FAILED_ATTEMPTS_PER_MINUTE = 30
 # Production keys are long enough that guessing at the rate above never ends.
 MIN_PRODUCTION_KEY_LENGTH = 24
 _MAX_TRACKED = 100_000  # buckets kept before full ones are forgotten
+# Hex digits of a key's sha256 that name it in logs: enough to tell keys apart, useless to guess.
+KEY_ID_HEX_DIGITS = 8
+
+
+def key_id(digest: str) -> str:
+    """How logs name a key: a prefix of its sha256, the form QRPASS_*_API_KEYS accepts too."""
+    return f"sha256:{digest[:KEY_ID_HEX_DIGITS]}"
 
 
 def parse_api_keys(raw: str | None, name: str, *, min_length: int = 1) -> frozenset[str]:
@@ -115,6 +122,7 @@ class Authenticator:
         rate_limit_per_minute: int,
     ) -> None:
         self._keys = keys  # level -> key digests; "scanner", "client", "admin"
+        self._key_ids = {digest: key_id(digest) for digests in keys.values() for digest in digests}
         self._limit = rate_limit_per_minute
         self._limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute > 0 else None
         self._failures = RateLimiter(FAILED_ATTEMPTS_PER_MINUTE)
@@ -126,8 +134,9 @@ class Authenticator:
                 rank = max(rank, _RANK[level])
         return rank
 
-    def check(self, authorization: str | None, access: str, address: str) -> None:
-        """Raise ApiError (401, 403 or 429) unless the key may call a route of `access`."""
+    def check(self, authorization: str | None, access: str, address: str) -> str:
+        """The key's id (see `key_id`) if it may call a route of `access`; else ApiError (401,
+        403 or 429)."""
         if not authorization:  # no key tried, nothing guessed: always a plain 401
             raise ApiError(401, "send an API key as 'Authorization: Bearer <key>'", headers=_BEARER)
         scheme, _, key = authorization.partition(" ")
@@ -150,3 +159,4 @@ class Authenticator:
             raise ApiError(403, f"this route needs {article} {access} API key")
         if self._limiter is not None:
             self._limiter.check(digest, f"rate limit of {self._limit} requests a minute reached")
+        return self._key_ids[digest]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import Authenticator
+from gateway.compression import accepts_gzip
 from gateway.errors import ApiError, problem_for
 from gateway.nearcache import NearCache
 from qrpass.vocabulary import ID_RULE, PLURAL_RULE
@@ -20,6 +21,9 @@ from qrpass.vocabulary import ID_RULE, PLURAL_RULE
 _PASS_PATH = re.compile(rf"/v1/({PLURAL_RULE})/({ID_RULE})/qr(\.png)?")
 IMAGE_MAX_AGE_SECONDS = 300
 JSON_HEADERS = [(b"content-type", b"application/json")]
+# What Compression adds to a route's JSON pass, which the hot path answers itself.
+VARY_HEADER = (b"vary", b"Accept-Encoding")
+GZIP_HEADER = (b"content-encoding", b"gzip")
 
 
 @dataclass(frozen=True)
@@ -68,23 +72,29 @@ class HotPath:
         if entry is None:
             await self.app(scope, receive, send)  # the route fetches, counts and caches it
             return
-        authorization = if_none_match = None
+        authorization = if_none_match = accept_encoding = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                accept_encoding = value.decode("latin-1")
         try:
             client = scope.get("client")
-            self._authenticator.check(authorization, "client", client[0] if client else "")
+            key = self._authenticator.check(authorization, "client", client[0] if client else "")
         except ApiError as error:
             scope["route"] = _JSON_ROUTE if match[3] is None else _PNG_ROUTE
             await problem_for(error)(scope, receive, send)
             return
+        scope["state"]["key_id"] = key
         self._cache.hits += 1
         if match[3] is None:
             scope["route"] = _JSON_ROUTE
-            status, headers, body = 200, list(JSON_HEADERS), entry.json_body
+            status, headers, body = 200, [*JSON_HEADERS, VARY_HEADER], entry.json_body
+            if accepts_gzip(accept_encoding):
+                headers.append(GZIP_HEADER)
+                body = entry.json_gzip
         else:
             scope["route"] = _PNG_ROUTE
             headers = image_headers("image/png", entry.etag, IMAGE_MAX_AGE_SECONDS)

@@ -1,4 +1,5 @@
-"""HTTP metrics by route template: requests, latency (sub-millisecond buckets), in flight."""
+"""HTTP metrics by route template (requests, latency in sub-millisecond buckets, in flight), and
+the access log line, both written from the one middleware that sees every response end."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.access_log import AccessLog
 from gateway.nearcache import NearCache
 from qrpass.core.grpc_metrics import LATENCY_BUCKETS
 
@@ -17,8 +19,11 @@ from qrpass.core.grpc_metrics import LATENCY_BUCKETS
 class HttpMetrics:
     """Pure ASGI middleware; the route label is the matched template, never the raw path."""
 
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, app: ASGIApp, registry: CollectorRegistry, access_log: AccessLog | None
+    ) -> None:
         self.app = app
+        self.access_log = access_log
         self.requests = Counter(
             "http_requests_total",
             "HTTP requests, by route template, method and status.",
@@ -42,11 +47,14 @@ class HttpMetrics:
             return
         start = time.perf_counter()
         status = 500
+        sent_bytes = 0
 
         async def send_with_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent_bytes
             if message["type"] == "http.response.start":
                 status = message["status"]
+            else:
+                sent_bytes += len(message.get("body", b""))
             await send(message)
 
         self.in_flight.inc()
@@ -58,7 +66,10 @@ class HttpMetrics:
             template = getattr(route, "path_format", None) or "unmatched"
             method = scope["method"]
             self.requests.labels(template, method, str(status)).inc()
-            self.seconds.labels(template, method).observe(time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            self.seconds.labels(template, method).observe(seconds)
+            if self.access_log is not None:
+                self.access_log.write(scope, template, status, seconds, sent_bytes)
 
 
 class NearCacheMetrics(Collector):

@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from gateway.compression import gzipped
+
 # The stream carries a heartbeat twice a second; past this silence the cache stops serving.
 STALE_AFTER_SECONDS = 2.0
 _ENTRY_OVERHEAD_BYTES = 400  # dict slot, key tuple, the entry object and its strings' headers
@@ -41,6 +43,7 @@ class Entry:
     png: bytes
     etag: str
     _json: bytes | None = field(default=None, repr=False)
+    _json_gzip: bytes | None = field(default=None, repr=False)
 
     @property
     def json_body(self) -> bytes:
@@ -49,9 +52,18 @@ class Entry:
         return self._json
 
     @property
+    def json_gzip(self) -> bytes:
+        """The JSON body gzip-compressed once, so a compressed hit costs what a plain one does."""
+        if self._json_gzip is None:
+            self._json_gzip = gzipped(self.json_body)
+        return self._json_gzip
+
+    @property
     def size(self) -> int:
-        # Counted as if the JSON body were built, so the bound holds whatever routes are used.
-        return _ENTRY_OVERHEAD_BYTES + len(self.token) * 2 + len(self.png) * 7 // 3 + 100
+        # Counted as if both JSON bodies were built (each at most the PNG's base64 and the token,
+        # since gzip never grows base64), so the bound holds whatever clients ask for.
+        json_bound = len(self.token) + len(self.png) * 4 // 3 + 100
+        return _ENTRY_OVERHEAD_BYTES + len(self.token) + len(self.png) + 2 * json_bound
 
 
 class NearCache:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway import access_log
 from gateway.auth import MIN_PRODUCTION_KEY_LENGTH, parse_api_keys
 from qrpass.core.config import CommonSettings, ConfigError, Env
 
@@ -23,6 +24,7 @@ class GatewaySettings:
     near_cache_bytes: int = 256 * 1024 * 1024
     deadline_seconds: float = 10.0
     import_deadline_seconds: float = 120.0
+    log_access: bool = True
 
     def __repr__(self) -> str:  # key digests stay out of logs
         return f"GatewaySettings(listen_addr={self.listen_addr!r})"
@@ -55,4 +57,5 @@ class GatewaySettings:
             rate_limit_per_minute=env.int("QRPASS_RATE_LIMIT_PER_MINUTE", 0),
             # 0 turns the near-cache off: every pass then goes through both services.
             near_cache_bytes=env.int("GATEWAY_NEAR_CACHE_MB", 256, maximum=65_536) * 1024 * 1024,
+            log_access=env.choice(access_log.SETTING, "on", access_log.CHOICES) == "on",
         )

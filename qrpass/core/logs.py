@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 # Standard record attributes, plus uvicorn's terminal-only duplicate of the message.
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
@@ -19,20 +20,30 @@ class JsonFormatter(logging.Formatter):
         self._service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "service": self._service,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
+        fields = {k: v for k, v in vars(record).items() if k not in _RESERVED and k[0] != "_"}
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+            fields["exc"] = self.formatException(record.exc_info)
+        return json_line(
+            record.created, record.levelname, self._service, record.name, record.getMessage(),
+            fields,
+        )  # fmt: skip
+
+
+def json_line(
+    created: float, level: str, service: str, logger: str, message: str, fields: dict[str, Any]
+) -> str:
+    """The one shape of every log line, whether written through `logging` or not."""
+    seconds, fraction = divmod(created, 1)
+    entry = {
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        + f".{int(fraction * 1000):03d}Z",
+        "level": level,
+        "service": service,
+        "logger": logger,
+        "msg": message,
+        **fields,
+    }
+    return json.dumps(entry, default=str)
 
 
 def configure(service: str, level: str = "INFO") -> None:

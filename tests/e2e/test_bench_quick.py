@@ -16,7 +16,8 @@ EXPECTED = (
     "cached pass JSON, closed loop", "server CPU per cached pass", "cached pass PNG, closed loop",
     "cached pass @1000 req/s, p99", "cached pass @5000 req/s, p99",
     "simultaneous connections, errors", "verify via gRPC", "verify via HTTP (autocannon",
-    "verify via HTTP @500/s, p99", "sign (RotateToken) via gRPC",
+    "verify via HTTP @500/s, p99", "sign (RotateToken) via gRPC", "cached pass JSON, gzip",
+    "gateway CPU per cached pass, access log on",
 )  # fmt: skip
 # Compared with the original's design, which must really have run beside qrpass.
 AGAINST_THE_ORIGINAL = ("cached pass JSON, closed loop", "server CPU per cached pass")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import gzip
+import hashlib
 import json
+import time
+import uuid
 
 import httpx
 import jwt
@@ -14,7 +18,7 @@ from gateway.auth import ACCESS_LEVELS
 from tests.conftest import LEGACY_SECRET
 from tests.e2e.conftest import ADMIN_KEY, CLIENT_KEY, Stack
 from tests.support.qr import decode_png, decode_svg
-from tests.support.services import SCANNER_KEY
+from tests.support.services import SCANNER_KEY, ServiceProcess
 from token_service.tokens import legacy_checksum
 
 
@@ -320,3 +324,85 @@ def test_every_metrics_endpoint_negotiates_openmetrics(stack: Stack) -> None:
         plain = httpx.get(url, timeout=5)
         assert plain.headers["content-type"].startswith("text/plain"), url
         assert "# EOF" not in plain.text, url
+
+
+def _access_lines(logs: str, request_id: str) -> list[dict]:
+    lines = (json.loads(line) for line in logs.splitlines() if line.startswith("{"))
+    return [e for e in lines if e["logger"] == "qrpass.access" and e["request_id"] == request_id]
+
+
+def test_access_log_line_per_request_names_route_and_key_never_token(stack: Stack) -> None:
+    """Answers "who fetched this pass, how long did it take, what did we answer" from the log."""
+    digest = hashlib.sha256(CLIENT_KEY.encode()).hexdigest()
+    requests = [  # (request id, method, path, key, status, route template)
+        (f"log-miss-{uuid.uuid4().hex}", "GET", "/v1/students/S00011/qr", CLIENT_KEY, 200,
+         "/v1/{kind}/{id}/qr"),
+        (f"log-hit-{uuid.uuid4().hex}", "GET", "/v1/students/S00011/qr", CLIENT_KEY, 200,
+         "/v1/{kind}/{id}/qr"),
+        (f"log-png-{uuid.uuid4().hex}", "GET", "/v1/students/S00011/qr.png", CLIENT_KEY, 200,
+         "/v1/{kind}/{id}/qr.png"),
+        (f"log-bad-{uuid.uuid4().hex}", "GET", "/v1/students/S00011/qr", None, 401,
+         "/v1/{kind}/{id}/qr"),
+        (f"log-none-{uuid.uuid4().hex}", "GET", "/v1/nothing/here", None, 404, "unmatched"),
+    ]  # fmt: skip
+    replies = [
+        stack.request(method, path, key, headers={"X-Request-Id": rid})
+        for rid, method, path, key, _, _ in requests
+    ]
+    token = replies[0].json()["qr_token"]
+    logs = ""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        logs = (stack.workdir / "up.log").read_text()
+        if all(_access_lines(logs, rid) for rid, *_ in requests):
+            break
+        time.sleep(0.1)
+    for (rid, method, _, key, status, route), reply in zip(requests, replies, strict=True):
+        assert reply.status_code == status
+        [entry] = _access_lines(logs, rid)
+        assert (entry["method"], entry["route"], entry["status"]) == (method, route, status)
+        assert entry["bytes"] == int(reply.headers["content-length"]) and entry["duration_ms"] > 0
+        # Only a key that passed is named, by the prefix of its sha256, never in full.
+        expected_key = f"sha256:{digest[:8]}" if key == CLIENT_KEY and status == 200 else None
+        assert entry["key_id"] == expected_key
+    assert token not in logs and "S00011" not in logs and digest not in logs
+
+
+def test_access_log_off_writes_no_line(stack: Stack, tmp_path) -> None:
+    quiet = ServiceProcess("gateway", stack.env | {"QRPASS_ACCESS_LOG": "off"}, tmp_path).start()
+    try:
+        with httpx.Client(base_url=quiet.url, timeout=10) as http:
+            headers = {"Authorization": f"Bearer {CLIENT_KEY}"}
+            assert http.get("/v1/students/S00012/qr", headers=headers).status_code == 200
+            assert http.get("/v1/students/S00012/qr", headers=headers).status_code == 200
+    finally:
+        quiet.stop()
+    logs = quiet.logs()
+    assert "gateway listening" in logs  # it logged, just not the requests
+    assert "qrpass.access" not in logs
+
+
+def test_json_passes_are_gzipped_on_miss_and_hit_and_images_never(stack: Stack) -> None:
+    """gzip when the client accepts it, from the route on a miss and from the near-cache on a
+    hit; the decompressed pass still scans. A PNG is sent as it is."""
+    gzip_ok = {"Accept-Encoding": "gzip"}
+    replies = []
+    for _ in range(2):  # the first fills the near-cache, the second is served from it
+        with stack.http.stream("GET", "/v1/students/S00013/qr", headers={
+                "Authorization": f"Bearer {CLIENT_KEY}", **gzip_ok}) as reply:  # fmt: skip
+            raw = b"".join(reply.iter_raw())
+        assert reply.headers["content-encoding"] == "gzip", reply.headers
+        assert reply.headers["vary"] == "Accept-Encoding"
+        assert int(reply.headers["content-length"]) == len(raw)
+        replies.append(json.loads(gzip.decompress(raw)))
+    assert [body["cached"] for body in replies] == [False, True]
+    plain = stack.get("/v1/students/S00013/qr", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.json()["qr_token"] == replies[1]["qr_token"] == replies[0]["qr_token"]
+    assert len(raw) < len(plain.content) * 0.85  # base64 of a PNG: about a quarter smaller
+    image = replies[1]["qr_image"].removeprefix("data:image/png;base64,")
+    assert decode_png(base64.b64decode(image)) == replies[1]["qr_token"]
+    with stack.http.stream("GET", "/v1/students/S00013/qr.png", headers={
+            "Authorization": f"Bearer {CLIENT_KEY}", **gzip_ok}) as png:  # fmt: skip
+        assert "content-encoding" not in png.headers
+        assert decode_png(b"".join(png.iter_raw())) == replies[1]["qr_token"]

@@ -101,3 +101,12 @@ def test_numbers_are_ascii_digits_only(raw: str) -> None:
 
     assert not is_ascii_number(raw)
     assert is_ascii_number("4096")
+
+
+def test_access_log_is_on_unless_turned_off_and_a_typo_stops_start_up() -> None:
+    from gateway.settings import GatewaySettings
+
+    assert GatewaySettings.from_env(Env({})).log_access is True
+    assert GatewaySettings.from_env(Env({"QRPASS_ACCESS_LOG": "off"})).log_access is False
+    with pytest.raises(ConfigError, match="QRPASS_ACCESS_LOG"):
+        GatewaySettings.from_env(Env({"QRPASS_ACCESS_LOG": "no"}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 from gateway.nearcache import STALE_AFTER_SECONDS, Entry, NearCache, pass_body
@@ -108,4 +109,10 @@ def test_the_stored_json_body_is_the_contract_shape():
     assert body["success"] is True and body["qr_token"] == "tok" and body["cached"] is True
     assert body["qr_image"].startswith("data:image/png;base64,")
     assert json.loads(pass_body("tok", entry.png, cached=False))["cached"] is False
-    assert entry.size >= len(entry.json_body) + len(entry.png)
+    assert entry.size >= len(entry.json_body) + len(entry.png) + len(entry.json_gzip)
+
+
+def test_the_gzipped_body_is_the_json_body_compressed_once():
+    entry = _entry("tok")
+    assert gzip.decompress(entry.json_gzip) == entry.json_body
+    assert entry.json_gzip is entry.json_gzip  # kept, not compressed again per hit
