@@ -53,6 +53,7 @@ ROUTE_TABLE: list[tuple[str, str, Endpoint, str]] = [
     ("DELETE", "/v1/admin/scans", checkins.prune_scans, "admin"),
     ("GET", "/v1/admin/cache/stats", routes.cache_stats, "admin"),
     ("DELETE", "/v1/admin/cache", routes.cache_clear, "admin"),
+    ("POST", "/v1/admin/cache:invalidate", routes.cache_invalidate, "admin"),
     ("POST", "/v1/admin/import/{kind}", routes.import_subjects, "admin"),
     ("POST", "/v1/admin/{kind}/{id}/qr:rotate", routes.rotate, "admin"),
     ("DELETE", "/v1/admin/{kind}/{id}", routes.delete_subject, "admin"),

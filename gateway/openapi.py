@@ -193,6 +193,15 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "hits": _INT, "misses": _INT, "bypasses": _INT, "hit_ratio": {"type": "number"}}))}},
     "cache_clear": {"summary": "Drop every cached image.",
                     "responses": {"200": _json(_obj({"deleted": _INT}))}},
+    "cache_invalidate": {
+        "summary": "Drop one pass's cached images, the default and every variant.",
+        "description": "A gateway's near-cache may keep serving the default PNG it holds: the "
+                       "same bytes a new render makes.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["token"], "additionalProperties": False,
+            "properties": {"token": {"type": "string", "minLength": 1,
+                                     "maxLength": MAX_TOKEN_BYTES}}}}}},
+        "responses": {"200": _json(_obj({"deleted": _INT}))}},
 }  # fmt: skip
 
 
@@ -219,7 +228,8 @@ def build_openapi(
             operation["security"] = [{"bearer": []}]
             text = f"{operation.get('description', '')} {_ACCESS_TEXT[access]}"
             operation["description"] = text.strip()
-        if endpoint.__name__ in ("verify", "import_subjects", "check_in", "check_in_batch"):
+        if endpoint.__name__ in ("verify", "import_subjects", "check_in", "check_in_batch",
+                                 "cache_invalidate"):  # fmt: skip
             errors += ["413", "415"] if endpoint.__name__ == "import_subjects" else ["413"]
         if endpoint.__name__ == "import_subjects":
             errors.append("422")

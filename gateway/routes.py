@@ -30,6 +30,7 @@ from qrpass.vocabulary import (
     ID_RULE,
     MAX_BORDER,
     MAX_SIDE_PX,
+    MAX_TOKEN_BYTES,
     Kind,
 )
 
@@ -208,11 +209,19 @@ async def json_object(request: Request, limit: int) -> dict[str, Any]:
     return data
 
 
-async def verify(request: Request) -> Response:
-    data = await json_object(request, MAX_VERIFY_BODY)
+def token_field(data: dict[str, Any]) -> str:
+    """The body's `token`: a non-empty string no longer than any pass."""
     token = data.get("token")
     if not isinstance(token, str) or not token:
         raise ApiError(400, "token must be a non-empty string")
+    if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
+        raise ApiError(400, f"token is longer than {MAX_TOKEN_BYTES} bytes")
+    return token
+
+
+async def verify(request: Request) -> Response:
+    data = await json_object(request, MAX_VERIFY_BODY)
+    token = token_field(data)
     expected_name = data.get("expected_kind")
     if expected_name is not None and (
         not isinstance(expected_name, str) or expected_name not in BY_NAME
@@ -343,6 +352,17 @@ async def cache_stats(request: Request) -> Response:
 
 async def cache_clear(request: Request) -> Response:
     reply = await backends(request).image.clear_cache(timeout=300, request_id=request_id(request))
+    return JSONResponse({"deleted": reply.deleted})
+
+
+async def cache_invalidate(request: Request) -> Response:
+    """Drops one pass's cached images, every variant (the original's clearQRCache(token)).
+    A gateway's near-cache may still hold the default PNG: the same bytes a render would make."""
+    data = await json_object(request, MAX_VERIFY_BODY)
+    if set(data) != {"token"}:
+        raise ApiError(400, 'the body must be {"token": "..."}')
+    token = token_field(data)
+    reply = await backends(request).image.invalidate_all(token, request_id=request_id(request))
     return JSONResponse({"deleted": reply.deleted})
 
 

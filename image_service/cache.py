@@ -20,14 +20,13 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from image_service.breaker import CircuitBreaker
-from qrpass.vocabulary import IMAGE_KEY_PREFIX
+from qrpass.vocabulary import IMAGE_KEY_FAMILY
 
 # Variants (options other than the defaults) expire sooner and, in memory, get an eighth of the
 # bytes. With Redis, `maxmemory-policy volatile-ttl` evicts them before any default pass.
 VARIANT_TTL_SECONDS = 600
 VARIANT_SHARE = 8
 _SCAN_BATCH = 1000
-_ALL_IMAGES = IMAGE_KEY_PREFIX + "*"
 _JITTER = 0.1
 
 
@@ -96,6 +95,9 @@ class _Lru:
         self.bytes -= len(entry[0])
         return True
 
+    def drop_prefix(self, prefix: str) -> int:
+        return sum(self.drop(key) for key in [k for k in self.entries if k.startswith(prefix)])
+
     def clear(self) -> int:
         count = len(self.entries)
         self.entries.clear()
@@ -135,6 +137,9 @@ class MemoryCache:
 
     async def delete(self, key: str) -> bool:
         return any([tier.drop(key) for tier in self._tiers])
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return sum(tier.drop_prefix(prefix) for tier in self._tiers)
 
     async def clear(self) -> int:
         return sum(tier.clear() for tier in self._tiers)
@@ -223,11 +228,15 @@ class RedisCache:
         return bool(await self._call(self._client.unlink(key)))
 
     async def clear(self) -> int:
-        """SCAN and UNLINK in batches; never KEYS, which would block the server."""
+        return await self.delete_prefix(IMAGE_KEY_FAMILY)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """SCAN and UNLINK in batches; never KEYS, which would block the server. The prefix is
+        ours (letters, digits, colons), so it needs no escaping as a SCAN pattern."""
         deleted = 0
         batch: list[str] = []
         try:
-            async for key in self._client.scan_iter(match=_ALL_IMAGES, count=_SCAN_BATCH):
+            async for key in self._client.scan_iter(match=prefix + "*", count=_SCAN_BATCH):
                 batch.append(key)
                 if len(batch) >= _SCAN_BATCH:
                     deleted += await self._unlink(batch)

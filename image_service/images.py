@@ -39,6 +39,7 @@ class Cache(Protocol):
     ) -> None: ...
     async def exists_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bool]: ...
     async def delete(self, key: str) -> bool: ...
+    async def delete_prefix(self, prefix: str) -> int: ...
     async def clear(self) -> int: ...
     async def backend_stats(self) -> BackendStats: ...
 
@@ -183,6 +184,12 @@ class ImageBook:
 
     async def invalidate(self, text: str, options: RenderOptions) -> bool:
         return await self._cache.delete(render.cache_key(text, options))
+
+    async def invalidate_all(self, text: str) -> int:
+        """Drops every cached image of `text` (the default and each variant); returns how many."""
+        if not text:
+            raise InvalidOptions("text is empty")
+        return await self._cache.delete_prefix(render.text_key_prefix(text))
 
     async def clear(self) -> int:
         return await self._cache.clear()

@@ -7,6 +7,7 @@ cache key, so a change of either can never serve a stale image.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import struct
@@ -32,6 +33,9 @@ try:
 except ImportError:  # pragma: no cover - exercised by the fallback test via ENCODER
     zxingcpp = None  # type: ignore[assignment]
 
+# Key hashes: 128 bits tell texts apart; 64 tell the few variants of one text apart.
+TEXT_HASH_HEX = 32
+VARIANT_HASH_HEX = 16
 MAX_TEXT_BYTES = 7089  # a version-40 symbol's numeric maximum; real limits are checked by encoding
 _COLOUR = re.compile("#" + HEX_COLOUR_RULE)
 # Bump when the bytes written for the same matrix change (rasterizer, PNG settings, SVG layout).
@@ -227,15 +231,26 @@ def render(text: str, options: RenderOptions, encoder: str = ENCODER) -> bytes:
     return to_png(matrix, options) if options.format == "png" else to_svg(matrix, options)
 
 
+def _hex(data: bytes, digits: int) -> str:
+    return hashlib.sha256(data).hexdigest()[:digits]
+
+
+def text_key_prefix(text: str) -> str:
+    """What every cached image of `text` has at the start of its key, whatever its options."""
+    return f"{IMAGE_KEY_PREFIX}{_hex(text.encode('utf-8', 'surrogatepass'), TEXT_HASH_HEX)}:"
+
+
 def cache_key(text: str, options: RenderOptions) -> str:
-    """The key prefix and the sha256 of renderer version, options and text."""
-    digest = hashlib.sha256(
-        f"{RENDERER_VERSION}\0{options.canonical()}\0".encode()
-        + text.encode("utf-8", "surrogatepass")
-    ).hexdigest()
-    return IMAGE_KEY_PREFIX + digest
+    """`<prefix><hash of the text>:<hash of renderer version and options>`: the text's own prefix
+    lets one pass's images, every variant, be found and dropped together."""
+    return text_key_prefix(text) + _variant_hash(options)
+
+
+@functools.lru_cache(maxsize=256)
+def _variant_hash(options: RenderOptions) -> str:
+    return _hex(f"{RENDERER_VERSION}\0{options.canonical()}".encode(), VARIANT_HASH_HEX)
 
 
 def etag_for(key: str) -> str:
     """A strong ETag: the cache key already names the exact bytes."""
-    return f'"{key.rsplit(":", 1)[1][:32]}"'
+    return '"' + key.removeprefix(IMAGE_KEY_PREFIX).replace(":", "") + '"'

@@ -74,6 +74,11 @@ class ImageServicer(pb_grpc.ImageServiceServicer):
         deleted = await self._book.invalidate(request.text, options_from(request.options))
         return pb.InvalidateQrCodeResponse(deleted=deleted)
 
+    async def InvalidateQrCodes(
+        self, request: pb.InvalidateQrCodesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.InvalidateQrCodesResponse:
+        return pb.InvalidateQrCodesResponse(deleted=await self._book.invalidate_all(request.text))
+
     async def ClearCache(
         self, request: pb.ClearCacheRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ClearCacheResponse:

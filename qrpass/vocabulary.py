@@ -54,9 +54,11 @@ EC_LEVEL_VALUES = {
 HEX_COLOUR_RULE = "[0-9a-fA-F]{6}"  # "rrggbb"; the gRPC API takes it with a leading "#"
 HEX_COLOUR_PATTERN = re.compile(HEX_COLOUR_RULE)
 
-# The image cache: every key the image service writes starts with this, so its keys can be
-# counted and cleared without touching anything else in a shared Redis.
-IMAGE_KEY_PREFIX = "qr:image:v1:"
+# The image cache: every key the image service writes starts with IMAGE_KEY_PREFIX, so its keys
+# can be counted and cleared without touching anything else in a shared Redis. The version is
+# the key layout's (v2: text hash, then variant hash); a clear takes every version's keys.
+IMAGE_KEY_FAMILY = "qr:image:"
+IMAGE_KEY_PREFIX = IMAGE_KEY_FAMILY + "v2:"
 
 # At the gate. A gate's name is what a volunteer reads: 1 to 64 characters, no control
 # characters, no space at either end (so "North" and "North " are never two gates).

@@ -1,4 +1,5 @@
-"""Cache commands: `warm` (every subject's pass into the cache), `stats` and `cache clear`."""
+"""Cache commands: `warm` (every subject's pass into the cache), `stats`, `cache clear` and
+`cache invalidate TOKEN`."""
 
 from __future__ import annotations
 
@@ -151,6 +152,16 @@ def clear(args: argparse.Namespace) -> int:
         async with Targets.from_env().image_client() as images:
             reply = await images.clear_cache(timeout=CLEAR_DEADLINE_SECONDS)
         print(f"deleted {reply.deleted} cached image(s)")
+        return 0
+
+    return run(command)
+
+
+def invalidate(args: argparse.Namespace) -> int:
+    async def command() -> int:
+        async with Targets.from_env().image_client() as images:
+            reply = await images.invalidate_all(args.token)
+        print(f"deleted {reply.deleted} cached image(s) of that pass")
         return 0
 
     return run(command)

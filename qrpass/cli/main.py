@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop every cached image (SCAN + UNLINK)",
         description="drop every cached image (SCAN + UNLINK)",
     ).set_defaults(func=cache.clear)
+    invalidate = cache_sub.add_parser(
+        "invalidate",
+        help="drop one pass's cached images, every variant",
+        description="drop one pass's cached images: the default and every variant",
+    )
+    invalidate.add_argument("token", help="the pass's token (what its QR code holds)")
+    invalidate.set_defaults(func=cache.invalidate)
 
     check = commands.add_parser(
         "doctor",

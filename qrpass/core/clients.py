@@ -281,6 +281,12 @@ class ImageClient(ServiceClient):
         request = image_pb.InvalidateQrCodeRequest(text=text)
         return await self._call(self._stub.InvalidateQrCode, request)
 
+    async def invalidate_all(
+        self, text: str, *, request_id: str = ""
+    ) -> image_pb.InvalidateQrCodesResponse:
+        request = image_pb.InvalidateQrCodesRequest(text=text)
+        return await self._call(self._stub.InvalidateQrCodes, request, request_id=request_id)
+
     async def cache_stats(self, *, request_id: str = "") -> image_pb.GetCacheStatsResponse:
         request = image_pb.GetCacheStatsRequest()
         return await self._call(self._stub.GetCacheStats, request, request_id=request_id)

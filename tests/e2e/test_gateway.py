@@ -406,3 +406,22 @@ def test_json_passes_are_gzipped_on_miss_and_hit_and_images_never(stack: Stack) 
             "Authorization": f"Bearer {CLIENT_KEY}", **gzip_ok}) as png:  # fmt: skip
         assert "content-encoding" not in png.headers
         assert decode_png(b"".join(png.iter_raw())) == replies[1]["qr_token"]
+
+
+def test_admin_invalidate_drops_one_pass_images_and_checks_its_body(stack: Stack) -> None:
+    token = stack.get("/v1/students/S00014/qr").json()["qr_token"]
+    variant = stack.get("/v1/students/S00014/qr.png", params={"scale": 3})
+    assert decode_png(variant.content) == token
+    invalidate = "/v1/admin/cache:invalidate"
+    reply = stack.request("POST", invalidate, ADMIN_KEY, json={"token": token})
+    assert reply.status_code == 200 and reply.json() == {"deleted": 2}
+    assert stack.request("POST", invalidate, ADMIN_KEY, json={"token": token}).json() == {
+        "deleted": 0}  # fmt: skip
+    again = stack.get("/v1/students/S00014/qr.png", params={"scale": 3})
+    assert decode_png(again.content) == token  # rendered anew
+    assert stack.request("POST", invalidate, CLIENT_KEY, json={"token": token}).status_code == 403
+    for body, words in (({}, "token"), ({"token": ""}, "non-empty"), ({"token": 7}, "string"),
+                        ({"token": "x" * 5000}, "longer than 4096"),
+                        ({"token": token, "gate": "A"}, 'the body must be {"token"')):  # fmt: skip
+        bad = stack.request("POST", invalidate, ADMIN_KEY, json=body)
+        assert words in _problem(bad, 400)["detail"], (body, bad.text)

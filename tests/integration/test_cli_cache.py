@@ -1,4 +1,4 @@
-"""`qrpass warm`, `stats` and `cache clear` against real services, Redis and a Pushgateway."""
+"""`qrpass warm`, `stats`, `cache invalidate` and `cache clear` against real services, Redis and a Pushgateway."""
 
 from __future__ import annotations
 
@@ -61,6 +61,19 @@ def test_warm_stats_clear_and_push(
         assert stats.returncode == 0
         assert "backend      redis (connected)" in stats.stdout
         assert "entries      1520" in stats.stdout
+
+        # One pass's images, its default and a variant, dropped by its token.
+        with grpc.insecure_channel(image.address) as channel:
+            stub = image_grpc.ImageServiceStub(channel)
+            token = tokens.issue("W00007").token
+            variant = image_pb.RenderOptions(scale=3)
+            stub.RenderQrCode(image_pb.RenderQrCodeRequest(text=token, options=variant))
+            dropped = run_cli(["cache", "invalidate", token], env, tmp_path)
+            assert dropped.returncode == 0, dropped.stderr
+            assert "deleted 2 cached image(s)" in dropped.stdout
+            reply = stub.RenderQrCode(image_pb.RenderQrCodeRequest(text=token))
+            assert reply.cache_status == image_pb.CACHE_STATUS_MISS
+            assert decode_png(reply.image) == token
 
         cleared = run_cli(["cache", "clear"], env, tmp_path)
         assert cleared.returncode == 0 and "deleted 1520" in cleared.stdout

@@ -170,6 +170,25 @@ def test_invalidate_drops_one_image(image_service: ImageClient) -> None:
     assert image_service.render(text, scale=2).cache_status == HIT
 
 
+def test_invalidate_all_drops_every_variant_of_one_pass(image_service: ImageClient) -> None:
+    """The original's clearQRCache(token): the default image and each variant, nothing else."""
+    text, other = _text(), _text()
+    variants = [{}, {"scale": 2}, {"format": pb.IMAGE_FORMAT_SVG}]
+    for options in variants:
+        image_service.render(text, **options)
+    image_service.render(other)
+    reply = image_service.stub.InvalidateQrCodes(pb.InvalidateQrCodesRequest(text=text))
+    assert reply.deleted == len(variants)
+    for options in variants:
+        again = image_service.render(text, **options)
+        assert again.cache_status == MISS
+        assert decode(again.image, again.content_type) == text
+    assert image_service.render(other).cache_status == HIT
+    with pytest.raises(grpc.RpcError) as empty:
+        image_service.stub.InvalidateQrCodes(pb.InvalidateQrCodesRequest(text=""))
+    assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_warm_is_idempotent_and_counts(image_service: ImageClient) -> None:
     texts = [_text() for _ in range(300)]
     image_service.render(texts[0])
@@ -208,13 +227,18 @@ def test_clear_drops_everything(tmp_path, redis_server) -> None:
     # Its own Redis database, so the count is exact while other tests use database 0.
     url = redis_server.url.rsplit("/", 1)[0] + "/3"
     client = start_image_service(tmp_path, "redis", url)
+    db = client.redis()
     try:
         texts = [_text() for _ in range(2500)]  # more than one SCAN/UNLINK batch
         client.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=texts))
-        assert client.stub.ClearCache(pb.ClearCacheRequest()).deleted == 2500
+        db.set("qr:image:v1:" + "0" * 64, b"an image under the previous key layout")
+        db.set("someone-else:key", b"not ours")
+        assert client.stub.ClearCache(pb.ClearCacheRequest()).deleted == 2501
         assert client.stub.ClearCache(pb.ClearCacheRequest()).deleted == 0
+        assert db.get("someone-else:key") == b"not ours"
         assert client.render(texts[0]).cache_status == MISS
     finally:
+        db.close()
         client.close()
 
 

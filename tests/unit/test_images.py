@@ -57,6 +57,9 @@ class DownCache:
     async def delete(self, key: str) -> bool:
         raise CacheUnavailable("down")
 
+    async def delete_prefix(self, prefix: str) -> int:
+        raise CacheUnavailable("down")
+
     async def clear(self) -> int:
         raise CacheUnavailable("down")
 
@@ -172,6 +175,38 @@ def test_invalidate_drops_one_image_and_clear_drops_all() -> None:
         return dropped, again, status, cleared
 
     assert asyncio.run(scenario()) == (True, False, Status.HIT, 1)
+
+
+def test_invalidate_all_drops_every_variant_of_one_text_and_nothing_else() -> None:
+    book, _ = _book()
+    variants = [PNG, render.RenderOptions(scale=3), render.RenderOptions(format="svg")]
+
+    async def scenario() -> tuple[int, list[Status], Status, int]:
+        for options in variants:
+            await book.get("a", options)
+        await book.get("b", PNG)
+        dropped = await book.invalidate_all("a")
+        after = [(await book.get("a", options)).status for options in variants]
+        return dropped, after, (await book.get("b", PNG)).status, await book.invalidate_all("c")
+
+    dropped, after, other, none = asyncio.run(scenario())
+    assert dropped == len(variants) and none == 0
+    assert after == [Status.MISS] * len(variants) and other == Status.HIT
+
+
+def test_invalidate_all_refuses_empty_text_and_says_when_the_cache_is_down() -> None:
+    with pytest.raises(InvalidOptions, match="empty"):
+        asyncio.run(_book()[0].invalidate_all(""))
+    with pytest.raises(CacheUnavailable):
+        asyncio.run(_book(DownCache())[0].invalidate_all("a"))
+
+
+def test_cache_keys_of_one_text_share_its_prefix_and_etags_differ() -> None:
+    keys = {render.cache_key("a", options) for options in
+            (PNG, render.RenderOptions(scale=3), render.RenderOptions(format="svg"))}  # fmt: skip
+    assert len(keys) == 3 and all(k.startswith(render.text_key_prefix("a")) for k in keys)
+    assert not render.cache_key("b", PNG).startswith(render.text_key_prefix("a"))
+    assert len({render.etag_for(k) for k in keys}) == 3
 
 
 def test_stats_count_this_process_lookups_and_the_backend_entries() -> None:

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#qrpass/image/v1/image_service.proto\x12\x0fqrpass.image.v1\"\xe5\x01\n\rRenderOptions\x12,\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x1c.qrpass.image.v1.ImageFormat\x12\x12\n\x05scale\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06\x62order\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12?\n\x10\x65rror_correction\x18\x04 \x01(\x0e\x32%.qrpass.image.v1.ErrorCorrectionLevel\x12\x12\n\ndark_color\x18\x05 \x01(\t\x12\x13\n\x0blight_color\x18\x06 \x01(\tB\x08\n\x06_scaleB\t\n\x07_border\"T\n\x13RenderQrCodeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"}\n\x14RenderQrCodeResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x32\n\x0c\x63\x61\x63he_status\x18\x04 \x01(\x0e\x32\x1c.qrpass.image.v1.CacheStatus\"T\n\x12WarmQrCodesRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"b\n\x13WarmQrCodesResponse\x12\x11\n\trequested\x18\x01 \x01(\x05\x12\x16\n\x0e\x61lready_cached\x18\x02 \x01(\x05\x12\x10\n\x08rendered\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\"X\n\x17InvalidateQrCodeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"+\n\x18InvalidateQrCodeResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\x13\n\x11\x43learCacheRequest\"%\n\x12\x43learCacheResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"\x16\n\x14GetCacheStatsRequest\"\xa5\x01\n\x15GetCacheStatsResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x03 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x03\x12\x0c\n\x04hits\x18\x05 \x01(\x03\x12\x0e\n\x06misses\x18\x06 \x01(\x03\x12\x11\n\thit_ratio\x18\x07 \x01(\x01\x12\x10\n\x08\x62ypasses\x18\x08 \x01(\x03*W\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x14\n\x10IMAGE_FORMAT_SVG\x10\x02*\xb6\x01\n\x14\x45rrorCorrectionLevel\x12&\n\"ERROR_CORRECTION_LEVEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_L\x10\x01\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_M\x10\x02\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_Q\x10\x03\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_H\x10\x04*q\n\x0b\x43\x61\x63heStatus\x12\x1c\n\x18\x43\x41\x43HE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_STATUS_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_STATUS_MISS\x10\x02\x12\x17\n\x13\x43\x41\x43HE_STATUS_BYPASS\x10\x03\x32\xe5\x03\n\x0cImageService\x12[\n\x0cRenderQrCode\x12$.qrpass.image.v1.RenderQrCodeRequest\x1a%.qrpass.image.v1.RenderQrCodeResponse\x12X\n\x0bWarmQrCodes\x12#.qrpass.image.v1.WarmQrCodesRequest\x1a$.qrpass.image.v1.WarmQrCodesResponse\x12g\n\x10InvalidateQrCode\x12(.qrpass.image.v1.InvalidateQrCodeRequest\x1a).qrpass.image.v1.InvalidateQrCodeResponse\x12U\n\nClearCache\x12\".qrpass.image.v1.ClearCacheRequest\x1a#.qrpass.image.v1.ClearCacheResponse\x12^\n\rGetCacheStats\x12%.qrpass.image.v1.GetCacheStatsRequest\x1a&.qrpass.image.v1.GetCacheStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#qrpass/image/v1/image_service.proto\x12\x0fqrpass.image.v1\"\xe5\x01\n\rRenderOptions\x12,\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x1c.qrpass.image.v1.ImageFormat\x12\x12\n\x05scale\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06\x62order\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12?\n\x10\x65rror_correction\x18\x04 \x01(\x0e\x32%.qrpass.image.v1.ErrorCorrectionLevel\x12\x12\n\ndark_color\x18\x05 \x01(\t\x12\x13\n\x0blight_color\x18\x06 \x01(\tB\x08\n\x06_scaleB\t\n\x07_border\"T\n\x13RenderQrCodeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"}\n\x14RenderQrCodeResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x32\n\x0c\x63\x61\x63he_status\x18\x04 \x01(\x0e\x32\x1c.qrpass.image.v1.CacheStatus\"T\n\x12WarmQrCodesRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"b\n\x13WarmQrCodesResponse\x12\x11\n\trequested\x18\x01 \x01(\x05\x12\x16\n\x0e\x61lready_cached\x18\x02 \x01(\x05\x12\x10\n\x08rendered\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\"X\n\x17InvalidateQrCodeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"+\n\x18InvalidateQrCodeResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"(\n\x18InvalidateQrCodesRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\",\n\x19InvalidateQrCodesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"\x13\n\x11\x43learCacheRequest\"%\n\x12\x43learCacheResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"\x16\n\x14GetCacheStatsRequest\"\xa5\x01\n\x15GetCacheStatsResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x03 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x03\x12\x0c\n\x04hits\x18\x05 \x01(\x03\x12\x0e\n\x06misses\x18\x06 \x01(\x03\x12\x11\n\thit_ratio\x18\x07 \x01(\x01\x12\x10\n\x08\x62ypasses\x18\x08 \x01(\x03*W\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x14\n\x10IMAGE_FORMAT_SVG\x10\x02*\xb6\x01\n\x14\x45rrorCorrectionLevel\x12&\n\"ERROR_CORRECTION_LEVEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_L\x10\x01\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_M\x10\x02\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_Q\x10\x03\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_H\x10\x04*q\n\x0b\x43\x61\x63heStatus\x12\x1c\n\x18\x43\x41\x43HE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_STATUS_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_STATUS_MISS\x10\x02\x12\x17\n\x13\x43\x41\x43HE_STATUS_BYPASS\x10\x03\x32\xd1\x04\n\x0cImageService\x12[\n\x0cRenderQrCode\x12$.qrpass.image.v1.RenderQrCodeRequest\x1a%.qrpass.image.v1.RenderQrCodeResponse\x12X\n\x0bWarmQrCodes\x12#.qrpass.image.v1.WarmQrCodesRequest\x1a$.qrpass.image.v1.WarmQrCodesResponse\x12g\n\x10InvalidateQrCode\x12(.qrpass.image.v1.InvalidateQrCodeRequest\x1a).qrpass.image.v1.InvalidateQrCodeResponse\x12j\n\x11InvalidateQrCodes\x12).qrpass.image.v1.InvalidateQrCodesRequest\x1a*.qrpass.image.v1.InvalidateQrCodesResponse\x12U\n\nClearCache\x12\".qrpass.image.v1.ClearCacheRequest\x1a#.qrpass.image.v1.ClearCacheResponse\x12^\n\rGetCacheStats\x12%.qrpass.image.v1.GetCacheStatsRequest\x1a&.qrpass.image.v1.GetCacheStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qrpass.image.v1.image_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_IMAGEFORMAT']._serialized_start=1074
-  _globals['_IMAGEFORMAT']._serialized_end=1161
-  _globals['_ERRORCORRECTIONLEVEL']._serialized_start=1164
-  _globals['_ERRORCORRECTIONLEVEL']._serialized_end=1346
-  _globals['_CACHESTATUS']._serialized_start=1348
-  _globals['_CACHESTATUS']._serialized_end=1461
+  _globals['_IMAGEFORMAT']._serialized_start=1162
+  _globals['_IMAGEFORMAT']._serialized_end=1249
+  _globals['_ERRORCORRECTIONLEVEL']._serialized_start=1252
+  _globals['_ERRORCORRECTIONLEVEL']._serialized_end=1434
+  _globals['_CACHESTATUS']._serialized_start=1436
+  _globals['_CACHESTATUS']._serialized_end=1549
   _globals['_RENDEROPTIONS']._serialized_start=57
   _globals['_RENDEROPTIONS']._serialized_end=286
   _globals['_RENDERQRCODEREQUEST']._serialized_start=288
@@ -51,14 +51,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INVALIDATEQRCODEREQUEST']._serialized_end=775
   _globals['_INVALIDATEQRCODERESPONSE']._serialized_start=777
   _globals['_INVALIDATEQRCODERESPONSE']._serialized_end=820
-  _globals['_CLEARCACHEREQUEST']._serialized_start=822
-  _globals['_CLEARCACHEREQUEST']._serialized_end=841
-  _globals['_CLEARCACHERESPONSE']._serialized_start=843
-  _globals['_CLEARCACHERESPONSE']._serialized_end=880
-  _globals['_GETCACHESTATSREQUEST']._serialized_start=882
-  _globals['_GETCACHESTATSREQUEST']._serialized_end=904
-  _globals['_GETCACHESTATSRESPONSE']._serialized_start=907
-  _globals['_GETCACHESTATSRESPONSE']._serialized_end=1072
-  _globals['_IMAGESERVICE']._serialized_start=1464
-  _globals['_IMAGESERVICE']._serialized_end=1949
+  _globals['_INVALIDATEQRCODESREQUEST']._serialized_start=822
+  _globals['_INVALIDATEQRCODESREQUEST']._serialized_end=862
+  _globals['_INVALIDATEQRCODESRESPONSE']._serialized_start=864
+  _globals['_INVALIDATEQRCODESRESPONSE']._serialized_end=908
+  _globals['_CLEARCACHEREQUEST']._serialized_start=910
+  _globals['_CLEARCACHEREQUEST']._serialized_end=929
+  _globals['_CLEARCACHERESPONSE']._serialized_start=931
+  _globals['_CLEARCACHERESPONSE']._serialized_end=968
+  _globals['_GETCACHESTATSREQUEST']._serialized_start=970
+  _globals['_GETCACHESTATSREQUEST']._serialized_end=992
+  _globals['_GETCACHESTATSRESPONSE']._serialized_start=995
+  _globals['_GETCACHESTATSRESPONSE']._serialized_end=1160
+  _globals['_IMAGESERVICE']._serialized_start=1552
+  _globals['_IMAGESERVICE']._serialized_end=2145
 # @@protoc_insertion_point(module_scope)

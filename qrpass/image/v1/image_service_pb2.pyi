@@ -329,6 +329,50 @@ class InvalidateQrCodeResponse(_message.Message):
 Global___InvalidateQrCodeResponse: _TypeAlias = InvalidateQrCodeResponse  # noqa: Y015
 
 @_typing.final
+class InvalidateQrCodesRequest(_message.Message):
+    """InvalidateQrCodesRequest names a text, every image of which is dropped."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The encoded text (for a pass, its token)."""
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvalidateQrCodesRequest: _TypeAlias = InvalidateQrCodesRequest  # noqa: Y015
+
+@_typing.final
+class InvalidateQrCodesResponse(_message.Message):
+    """InvalidateQrCodesResponse counts the dropped images."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    deleted: _builtins.int
+    """The number of cached images (default and variants) dropped."""
+    def __init__(
+        self,
+        *,
+        deleted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvalidateQrCodesResponse: _TypeAlias = InvalidateQrCodesResponse  # noqa: Y015
+
+@_typing.final
 class ClearCacheRequest(_message.Message):
     """ClearCacheRequest asks to drop every cached image."""
 

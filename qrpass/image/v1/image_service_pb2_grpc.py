@@ -50,6 +50,11 @@ class ImageServiceStub:
                 request_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodeRequest.SerializeToString,
                 response_deserializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodeResponse.FromString,
                 _registered_method=True)
+        self.InvalidateQrCodes = channel.unary_unary(
+                '/qrpass.image.v1.ImageService/InvalidateQrCodes',
+                request_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodesRequest.SerializeToString,
+                response_deserializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodesResponse.FromString,
+                _registered_method=True)
         self.ClearCache = channel.unary_unary(
                 '/qrpass.image.v1.ImageService/ClearCache',
                 request_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.ClearCacheRequest.SerializeToString,
@@ -87,6 +92,13 @@ class ImageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def InvalidateQrCodes(self, request, context):
+        """InvalidateQrCodes drops every cached image of one text, whatever its options.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ClearCache(self, request, context):
         """ClearCache drops every cached image, in batches, without blocking the cache server.
         """
@@ -118,6 +130,11 @@ def add_ImageServiceServicer_to_server(servicer, server):
                     servicer.InvalidateQrCode,
                     request_deserializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodeRequest.FromString,
                     response_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodeResponse.SerializeToString,
+            ),
+            'InvalidateQrCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.InvalidateQrCodes,
+                    request_deserializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodesRequest.FromString,
+                    response_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodesResponse.SerializeToString,
             ),
             'ClearCache': grpc.unary_unary_rpc_method_handler(
                     servicer.ClearCache,
@@ -212,6 +229,33 @@ class ImageService:
             '/qrpass.image.v1.ImageService/InvalidateQrCode',
             qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodeRequest.SerializeToString,
             qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InvalidateQrCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qrpass.image.v1.ImageService/InvalidateQrCodes',
+            qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodesRequest.SerializeToString,
+            qrpass_dot_image_dot_v1_dot_image__service__pb2.InvalidateQrCodesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,8 @@ class ImageServiceStub:
     """WarmQrCodes renders and caches a batch of texts, skipping those already cached."""
     InvalidateQrCode: _grpc.UnaryUnaryMultiCallable[_image_service_pb2.InvalidateQrCodeRequest, _image_service_pb2.InvalidateQrCodeResponse]
     """InvalidateQrCode drops the cached image of one text and options pair."""
+    InvalidateQrCodes: _grpc.UnaryUnaryMultiCallable[_image_service_pb2.InvalidateQrCodesRequest, _image_service_pb2.InvalidateQrCodesResponse]
+    """InvalidateQrCodes drops every cached image of one text, whatever its options."""
     ClearCache: _grpc.UnaryUnaryMultiCallable[_image_service_pb2.ClearCacheRequest, _image_service_pb2.ClearCacheResponse]
     """ClearCache drops every cached image, in batches, without blocking the cache server."""
     GetCacheStats: _grpc.UnaryUnaryMultiCallable[_image_service_pb2.GetCacheStatsRequest, _image_service_pb2.GetCacheStatsResponse]
@@ -55,6 +57,8 @@ class ImageServiceAsyncStub(ImageServiceStub):
     """WarmQrCodes renders and caches a batch of texts, skipping those already cached."""
     InvalidateQrCode: _aio.UnaryUnaryMultiCallable[_image_service_pb2.InvalidateQrCodeRequest, _image_service_pb2.InvalidateQrCodeResponse]  # type: ignore[assignment]
     """InvalidateQrCode drops the cached image of one text and options pair."""
+    InvalidateQrCodes: _aio.UnaryUnaryMultiCallable[_image_service_pb2.InvalidateQrCodesRequest, _image_service_pb2.InvalidateQrCodesResponse]  # type: ignore[assignment]
+    """InvalidateQrCodes drops every cached image of one text, whatever its options."""
     ClearCache: _aio.UnaryUnaryMultiCallable[_image_service_pb2.ClearCacheRequest, _image_service_pb2.ClearCacheResponse]  # type: ignore[assignment]
     """ClearCache drops every cached image, in batches, without blocking the cache server."""
     GetCacheStats: _aio.UnaryUnaryMultiCallable[_image_service_pb2.GetCacheStatsRequest, _image_service_pb2.GetCacheStatsResponse]  # type: ignore[assignment]
@@ -86,6 +90,14 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_image_service_pb2.InvalidateQrCodeResponse, _abc.Awaitable[_image_service_pb2.InvalidateQrCodeResponse]]:
         """InvalidateQrCode drops the cached image of one text and options pair."""
+
+    @_abc_1.abstractmethod
+    def InvalidateQrCodes(
+        self,
+        request: _image_service_pb2.InvalidateQrCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_image_service_pb2.InvalidateQrCodesResponse, _abc.Awaitable[_image_service_pb2.InvalidateQrCodesResponse]]:
+        """InvalidateQrCodes drops every cached image of one text, whatever its options."""
 
     @_abc_1.abstractmethod
     def ClearCache(
