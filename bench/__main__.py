@@ -173,7 +173,7 @@ def _in_process(texts: list[str], encoder: str) -> list[float]:
 
 def _warm(system: System) -> tuple[float, float]:
     output = system.cli("warm", "--quiet")
-    match = re.search(r"([\d.]+) s, (\d+) QR/s", output)
+    match = re.search(r"warm: .*?([\d.]+) s, (\d+) QR/s", output)
     if match is None or "failed 0" not in output:
         raise RuntimeError(f"unexpected warm output: {output}")
     return float(match.group(1)), float(match.group(2))

@@ -14,8 +14,8 @@ from image_service.cache import BackendStats, CacheUnavailable
 from image_service.errors import InvalidOptions
 from image_service.metrics import ImageMetrics
 from image_service.render import RenderOptions
+from qrpass.vocabulary import MAX_WARM_BATCH
 
-MAX_WARM_BATCH = 5000
 _WRITE_BATCH = 500
 
 

@@ -54,6 +54,9 @@ EC_LEVEL_VALUES = {
 HEX_COLOUR_RULE = "[0-9a-fA-F]{6}"  # "rrggbb"; the gRPC API takes it with a leading "#"
 HEX_COLOUR_PATTERN = re.compile(HEX_COLOUR_RULE)
 
+# Texts one WarmQrCodes call may carry (a page of subjects is 1,000).
+MAX_WARM_BATCH = 5000
+
 # The image cache: every key the image service writes starts with IMAGE_KEY_PREFIX, so its keys
 # can be counted and cleared without touching anything else in a shared Redis. The version is
 # the key layout's (v2: text hash, then variant hash); a clear takes every version's keys.

@@ -7,15 +7,17 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 from tqdm import tqdm
 
 from qrpass.cli.rpc import CommandFailed, Targets, run
-from qrpass.vocabulary import KINDS
+from qrpass.core.clients import ImageClient, TokenClient
+from qrpass.vocabulary import KINDS, Kind
 
-PAGE_SIZE = 1000
+PAGE_SIZE = 1000  # subjects listed a call, and the default texts a WarmQrCodes call
 BATCHES_IN_FLIGHT = 4  # keeps every render worker busy while the next page is listed
 WARM_DEADLINE_SECONDS = 120.0
 CLEAR_DEADLINE_SECONDS = 300.0
@@ -23,7 +25,7 @@ CLEAR_DEADLINE_SECONDS = 300.0
 
 @dataclass
 class WarmTotals:
-    """What a warm run did, summed over its batches."""
+    """What a warm run (or one kind's section of it) did, summed over its batches."""
 
     total: int = 0
     cached: int = 0
@@ -39,12 +41,57 @@ class WarmTotals:
     def rate(self) -> float:
         return (self.rendered + self.cached) / self.seconds if self.seconds > 0 else 0.0
 
+    def add(self, other: WarmTotals) -> None:
+        self.total += other.total
+        self.cached += other.cached
+        self.rendered += other.rendered
+        self.failed += other.failed
 
-async def warm_all(targets: Targets, show_progress: bool = True) -> WarmTotals:
+    def line(self, name: str) -> str:
+        return (
+            f"{name}: total {self.total}, cached {self.cached}, rendered {self.rendered}, "
+            f"failed {self.failed}, {self.seconds:.1f} s, {self.rate:.0f} QR/s"
+        )
+
+
+class Pacer:
+    """Spaces batches so that at most `rate` texts a second are sent; 0 sends at full speed.
+    The first batch goes at once, each next one when the previous one's share of time is up."""
+
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next: float | None = None
+
+    async def admit(self, texts: int) -> None:
+        if self._rate <= 0:
+            return
+        now = self._clock()
+        start = now if self._next is None else max(self._next, now)
+        if start > now:
+            await self._sleep(start - now)
+        self._next = start + texts / self._rate
+
+
+async def warm_kind(
+    kind: Kind,
+    tokens: TokenClient,
+    images: ImageClient,
+    batch_size: int,
+    pacer: Pacer,
+    show_progress: bool,
+) -> WarmTotals:
+    """One kind's section: every subject's pass, in batches, with a bar of running counts."""
     totals = WarmTotals()
-    tokens, images = targets.token_client(), targets.image_client()
     limit = asyncio.Semaphore(BATCHES_IN_FLIGHT)
-    bar = tqdm(total=0, unit="QR", disable=not show_progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=0, unit="QR", desc=kind.plural, disable=not show_progress,
+               file=sys.stderr, dynamic_ncols=True)  # fmt: skip
 
     async def warm_batch(texts: list[str]) -> None:
         try:
@@ -57,27 +104,45 @@ async def warm_all(targets: Targets, show_progress: bool = True) -> WarmTotals:
             raise
         finally:
             limit.release()
+            bar.set_postfix_str(f"rendered={totals.rendered}, failed={totals.failed}", False)
             bar.update(len(texts))
 
-    async with tokens, images:
-        tasks = []
-        for kind in KINDS:
-            first = True
-            async for page in tokens.pages(kind, PAGE_SIZE):
-                if first:
-                    totals.total += page.total_size
-                    bar.total = totals.total
-                    first = False
-                texts = [entry.token for entry in page.subject_tokens]
-                if texts:
-                    await limit.acquire()
-                    tasks.append(asyncio.ensure_future(warm_batch(texts)))
+    tasks = []
+    try:
+        async for page in tokens.pages(kind, PAGE_SIZE):
+            totals.total = bar.total = page.total_size
+            texts = [entry.token for entry in page.subject_tokens]
+            for at in range(0, len(texts), batch_size):
+                batch = texts[at : at + batch_size]
+                await pacer.admit(len(batch))
+                await limit.acquire()
+                tasks.append(asyncio.ensure_future(warm_batch(batch)))
+    finally:
         results = await asyncio.gather(*tasks, return_exceptions=True)
-    bar.close()
+        bar.close()
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         raise errors[0]
     return totals
+
+
+async def warm_all(
+    targets: Targets,
+    kinds: Sequence[Kind] = KINDS,
+    batch_size: int = PAGE_SIZE,
+    rate: float = 0.0,
+    show_progress: bool = True,
+    report: Callable[[str], None] = print,
+) -> WarmTotals:
+    """Each kind in its own section, reported as it ends; returns the whole run's totals."""
+    overall = WarmTotals()
+    pacer = Pacer(rate)
+    async with targets.token_client() as tokens, targets.image_client() as images:
+        for kind in kinds:
+            section = await warm_kind(kind, tokens, images, batch_size, pacer, show_progress)
+            overall.add(section)
+            report(section.line(kind.plural))
+    return overall
 
 
 def _push(url: str, totals: WarmTotals, succeeded: bool) -> None:
@@ -105,15 +170,13 @@ def warm(args: argparse.Namespace) -> int:
         targets = Targets.from_env()
         totals = WarmTotals()
         error: Exception | None = None
+        kinds = [args.kind] if args.kind else KINDS
         try:
-            totals = await warm_all(targets, show_progress=not args.quiet)
+            totals = await warm_all(targets, kinds, args.batch_size, args.rate, not args.quiet)
         except Exception as failure:  # reported below; the push still records the failed run
             error = failure
         succeeded = error is None and totals.failed == 0
-        print(
-            f"warm: total {totals.total}, cached {totals.cached}, rendered {totals.rendered}, "
-            f"failed {totals.failed}, {totals.seconds:.1f} s, {totals.rate:.0f} QR/s"
-        )
+        print(totals.line("warm"))
         if args.pushgateway:
             try:
                 _push(args.pushgateway, totals, succeeded)

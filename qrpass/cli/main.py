@@ -7,7 +7,27 @@ import sys
 from collections.abc import Callable, Sequence
 
 from qrpass.cli import cache, doctor, gate, keys, subjects, up
-from qrpass.vocabulary import BY_NAME, BY_PLURAL
+from qrpass.vocabulary import BY_NAME, BY_PLURAL, MAX_WARM_BATCH, Kind
+
+
+def _warm_kind(text: str) -> Kind:
+    kind = BY_NAME.get(text) or BY_PLURAL.get(text)
+    if kind is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {' or '.join(BY_NAME)}")
+    return kind
+
+
+def _bounded(number: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not between {low:g} and {high:g}")
+        return value
+
+    return parse
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -96,6 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
         "warm",
         help="render every subject's pass into the cache",
         description="render every subject's pass into the cache",
+    )
+    warm.add_argument(
+        "--kind",
+        type=_warm_kind,
+        metavar="KIND",
+        help="only students or only stalls (default: both, one section each)",
+    )
+    warm.add_argument(
+        "--batch-size",
+        type=_bounded(int, 1, MAX_WARM_BATCH),
+        default=cache.PAGE_SIZE,
+        metavar="N",
+        help=f"texts a render call (default {cache.PAGE_SIZE}, at most {MAX_WARM_BATCH})",
+    )
+    warm.add_argument(
+        "--rate",
+        type=_bounded(float, 0, 1e6),
+        default=0.0,
+        metavar="QR/S",
+        help="at most this many passes a second, for off-peak runs "
+        "(default 0: as fast as the renderers go)",
     )
     warm.add_argument("--pushgateway", metavar="URL", help="push the run's metrics here")
     warm.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import grpc
 
@@ -33,8 +34,15 @@ def test_warm_stats_clear_and_push(
     try:
         first = run_cli(["warm", "--pushgateway", pushgateway.url], env, tmp_path)
         assert first.returncode == 0, first.stderr
-        assert "total 1520, cached 0, rendered 1520, failed 0" in first.stdout
-        assert "QR/s" in first.stdout and "1520/1520" in first.stderr  # the progress bar
+        # A section a kind, as the original printed, then the run's totals.
+        lines = first.stdout.splitlines()
+        assert lines[0].startswith("students: total 1500, cached 0, rendered 1500, failed 0, ")
+        assert lines[1].startswith("stalls: total 20, cached 0, rendered 20, failed 0, ")
+        assert "warm: total 1520, cached 0, rendered 1520, failed 0" in first.stdout
+        assert "QR/s" in first.stdout
+        # Each kind's progress bar, with its running rendered and failed counts.
+        assert "students: 100%" in first.stderr and "1500/1500" in first.stderr
+        assert "stalls: 100%" in first.stderr and "rendered=20, failed=0" in first.stderr
 
         second = run_cli(["warm", "--quiet"], env, tmp_path)
         assert second.returncode == 0
@@ -77,6 +85,33 @@ def test_warm_stats_clear_and_push(
 
         cleared = run_cli(["cache", "clear"], env, tmp_path)
         assert cleared.returncode == 0 and "deleted 1520" in cleared.stdout
+    finally:
+        image.stop()
+
+
+def test_warm_one_kind_in_small_batches_at_a_set_rate(start_token_service, tmp_path) -> None:
+    tokens = start_token_service()
+    tokens.import_csv(students_csv(10))
+    tokens.import_csv(stalls_csv(20), STALL)
+    image = ServiceProcess("image_service", base_env(tmp_path), tmp_path).start()
+    env = {**base_env(tmp_path), "TOKEN_SERVICE_ADDR": tokens.service.address,
+           "IMAGE_SERVICE_ADDR": image.address}  # fmt: skip
+    try:
+        started = time.monotonic()
+        # 20 stalls in batches of 5 at 40 QR/s: the last batch may go 3 × 0.125 s after the first.
+        paced = run_cli(["warm", "--kind", "stall", "--batch-size", "5", "--rate", "40"], env,
+                        tmp_path)  # fmt: skip
+        assert time.monotonic() - started >= 0.375
+        assert paced.returncode == 0, paced.stderr
+        assert "students" not in paced.stdout
+        assert "stalls: total 20, cached 0, rendered 20, failed 0" in paced.stdout
+        again = run_cli(["warm", "--quiet"], env, tmp_path)
+        assert "stalls: total 20, cached 20, rendered 0" in again.stdout
+        assert "students: total 10, cached 0, rendered 10" in again.stdout
+        for wrong in (["--kind", "teacher"], ["--batch-size", "0"], ["--batch-size", "5001"],
+                      ["--rate", "-1"], ["--rate", "fast"]):  # fmt: skip
+            refused = run_cli(["warm", *wrong], env, tmp_path)
+            assert refused.returncode == 2 and wrong[0] in refused.stderr, wrong
     finally:
         image.stop()
 

@@ -12,9 +12,10 @@ from prometheus_client import CollectorRegistry
 from image_service import render
 from image_service.cache import BackendStats, CacheUnavailable, MemoryCache
 from image_service.errors import InvalidOptions
-from image_service.images import MAX_WARM_BATCH, ImageBook, Status
+from image_service.images import ImageBook, Status
 from image_service.metrics import ImageMetrics
 from image_service.pool import _render_chunk
+from qrpass.vocabulary import MAX_WARM_BATCH
 from tests.support.qr import decode
 
 PNG = render.DEFAULT_OPTIONS
