@@ -3,13 +3,9 @@
 ImageServiceError
 ├── InvalidOptions     a render option is out of range or malformed
 └── TextTooLong        the text does not fit a version-40 symbol at the chosen level
-CacheUnavailable       (cache.py) Redis is down or its breaker open: a render bypasses it, but
-                       invalidating or clearing cannot
 """
 
 from __future__ import annotations
-
-from image_service.cache import CacheUnavailable
 
 
 class ImageServiceError(Exception):
@@ -28,5 +24,4 @@ class TextTooLong(ImageServiceError):
 STATUS_CODES: dict[type[Exception], tuple[str, str | None]] = {
     InvalidOptions: ("INVALID_ARGUMENT", None),
     TextTooLong: ("INVALID_ARGUMENT", None),
-    CacheUnavailable: ("UNAVAILABLE", "the image cache is unavailable; try again"),
 }
