@@ -188,8 +188,15 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "multipart/form-data": {"schema": _obj({"file": {"type": "string", "format": "binary"}})}}},
         "responses": {"200": _json(_obj({"created": _INT, "updated": _INT, "unchanged": _INT}))},
     },
-    "cache_stats": {"summary": "Image cache statistics.", "responses": {"200": _json(_obj({
+    "cache_stats": {"summary": "Image cache statistics.",
+                    "description": "entries, memory and evictions are the backend's (on Redis, "
+                                   "the whole server's memory; entries count qrpass's images "
+                                   "only). hits, misses and bypasses are the answering replica's "
+                                   "since its start: sum qrpass_image_cache_lookups_total in "
+                                   "Prometheus for every replica.",
+                    "responses": {"200": _json(_obj({
         "backend": _STR, "connected": {"type": "boolean"}, "entries": _INT, "memory_bytes": _INT,
+        "max_memory_bytes": _INT, "evictions": _INT, "replica": _STR,
         "hits": _INT, "misses": _INT, "bypasses": _INT, "hit_ratio": {"type": "number"}}))}},
     "cache_clear": {"summary": "Drop every cached image.",
                     "responses": {"200": _json(_obj({"deleted": _INT}))}},

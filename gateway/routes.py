@@ -342,6 +342,11 @@ async def cache_stats(request: Request) -> Response:
             "connected": reply.connected,
             "entries": reply.entries,
             "memory_bytes": reply.memory_bytes,
+            "max_memory_bytes": reply.max_memory_bytes,
+            "evictions": reply.evictions,
+            # hits, misses and bypasses are this one replica's since its start; Prometheus sums
+            # qrpass_image_cache_lookups_total over all of them.
+            "replica": reply.replica,
             "hits": reply.hits,
             "misses": reply.misses,
             "bypasses": reply.bypasses,

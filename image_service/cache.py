@@ -6,6 +6,7 @@ breaker, raises CacheUnavailable; the caller then renders directly (BYPASS).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from qrpass.vocabulary import IMAGE_KEY_FAMILY
 VARIANT_TTL_SECONDS = 600
 VARIANT_SHARE = 8
 _SCAN_BATCH = 1000
+SCAN_SAMPLE = 2000  # keys looked at to tell our share of a shared Redis
 _JITTER = 0.1
 
 
@@ -36,12 +38,15 @@ class CacheUnavailable(Exception):
 
 @dataclass(frozen=True)
 class BackendStats:
-    """What the backend itself reports."""
+    """What the backend itself reports. On Redis, memory and evictions are the whole server's
+    (summed over a cluster's primaries); entries counts qrpass's image keys only."""
 
     backend: str
     connected: bool
     entries: int
     memory_bytes: int
+    max_memory_bytes: int = 0  # 0: no limit set
+    evictions: int = 0  # keys pushed out for room since the backend started
 
 
 def jittered(ttl_seconds: int) -> int:
@@ -56,9 +61,10 @@ class _Lru:
 
     def __init__(self, ttl_seconds: int, max_bytes: int, clock: Callable[[], float]) -> None:
         self._ttl = ttl_seconds
-        self._max_bytes = max_bytes
+        self.max_bytes = max_bytes
         self._clock = clock
         self.bytes = 0
+        self.evictions = 0
         self.entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
 
     def get(self, key: str) -> bytes | None:
@@ -81,8 +87,9 @@ class _Lru:
                 self.drop(key)
             self.entries[key] = (value, now + jittered(self._ttl))
             self.bytes += len(value)
-        while self.bytes > self._max_bytes and self.entries:
+        while self.bytes > self.max_bytes and self.entries:
             self.drop(next(iter(self.entries)))
+            self.evictions += 1
 
     def exists(self, key: str) -> bool:
         entry = self.entries.get(key)
@@ -145,8 +152,15 @@ class MemoryCache:
         return sum(tier.clear() for tier in self._tiers)
 
     async def backend_stats(self) -> BackendStats:
-        entries = sum(len(tier.entries) for tier in self._tiers)
-        return BackendStats(self.name, True, entries, sum(tier.bytes for tier in self._tiers))
+        tiers = self._tiers
+        return BackendStats(
+            self.name,
+            True,
+            entries=sum(len(tier.entries) for tier in tiers),
+            memory_bytes=sum(tier.bytes for tier in tiers),
+            max_memory_bytes=sum(tier.max_bytes for tier in tiers),
+            evictions=sum(tier.evictions for tier in tiers),
+        )
 
     async def close(self) -> None:
         return None
@@ -261,10 +275,34 @@ class RedisCache:
         target = {"target_nodes": RedisCluster.PRIMARIES} if self.name == "redis-cluster" else {}
         try:
             memory = await self._call(self._client.info("memory", **target))
-            entries = await self._call(self._client.dbsize(**target))
+            stats = await self._call(self._client.info("stats", **target))
+            keys = await self._call(self._client.dbsize(**target))
+            share = await self._call(self._image_share())
         except CacheUnavailable:
             return BackendStats(self.name, False, 0, 0)
-        return BackendStats(self.name, True, _total(entries), _total(memory, "used_memory"))
+        return BackendStats(
+            self.name,
+            True,
+            entries=round(_total(keys) * share),
+            memory_bytes=_total(memory, "used_memory"),
+            max_memory_bytes=_total(memory, "maxmemory"),
+            evictions=_total(stats, "evicted_keys"),
+        )
+
+    async def _image_share(self) -> float:
+        """The share of keys that are our images, from the first SCAN_SAMPLE keys a SCAN returns:
+        exact when they are all there are, else an estimate (a SCAN walks the hash table's
+        buckets, and keys land in buckets by hash, so the first ones are a fair sample). 1.0 in a
+        Redis of our own; never a KEYS."""
+        seen = ours = 0
+        family = IMAGE_KEY_FAMILY.encode()
+        async with contextlib.aclosing(self._client.scan_iter(count=_SCAN_BATCH)) as keys:
+            async for key in keys:
+                seen += 1
+                ours += key.startswith(family)
+                if seen >= SCAN_SAMPLE:
+                    break
+        return ours / seen if seen else 1.0
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -195,6 +195,6 @@ class ImageBook:
         return await self._cache.clear()
 
     async def stats(self) -> CacheStats:
-        backend = await self._cache.backend_stats()
+        backend = self._metrics.backend.latest = await self._cache.backend_stats()
         counts = self._counts
         return CacheStats(backend, counts[Status.HIT], counts[Status.MISS], counts[Status.BYPASS])

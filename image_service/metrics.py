@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterator
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from image_service.cache import BackendStats
 from qrpass.core.grpc_metrics import LATENCY_BUCKETS
+
+# How often the backend's own figures are read; a scrape never waits on Redis.
+BACKEND_REFRESH_SECONDS = 15.0
 
 
 class ImageMetrics:
@@ -45,8 +53,44 @@ class ImageMetrics:
             ("result",),
             registry=registry,
         )
+        self.backend = BackendFigures(registry)
         self.circuit_state = Gauge(
             "qrpass_redis_circuit_state",
             "The Redis circuit breaker: 0 closed, 1 open, 2 half-open.",
             registry=registry,
         )
+
+
+class BackendFigures(Collector):
+    """qrpass_image_cache_{entries,memory_bytes,max_memory_bytes,evictions_total}: what the
+    cache backend reports, as last read. Every replica reads the same Redis, so dashboards and
+    alerts take max() over replicas, never sum(). Absent until read, and while Redis is down."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.latest: BackendStats | None = None
+        registry.register(self)
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        latest = self.latest
+        if latest is None or not latest.connected:
+            return
+        labels = ("backend",)
+        gauges = (
+            ("entries", "Cached images: qrpass's keys only (on a shared Redis, estimated).",
+             latest.entries),
+            ("memory_bytes", "Memory the cache backend uses (Redis: used_memory, whole server).",
+             latest.memory_bytes),
+            ("max_memory_bytes", "The backend's memory limit (Redis: maxmemory; 0 is none).",
+             latest.max_memory_bytes),
+        )  # fmt: skip
+        for name, documentation, value in gauges:
+            family = GaugeMetricFamily(f"qrpass_image_cache_{name}", documentation, labels=labels)
+            family.add_metric((latest.backend,), value)
+            yield family
+        evictions = CounterMetricFamily(
+            "qrpass_image_cache_evictions",
+            "Keys the backend pushed out for room since it started (Redis: evicted_keys).",
+            labels=labels,
+        )
+        evictions.add_metric((latest.backend,), latest.evictions)
+        yield evictions

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry
 
 from image_service.breaker import CircuitBreaker
 from image_service.cache import CacheUnavailable, MemoryCache, RedisCache
 from image_service.errors import STATUS_CODES
 from image_service.images import Cache, ImageBook
-from image_service.metrics import ImageMetrics
+from image_service.metrics import BACKEND_REFRESH_SECONDS, ImageMetrics
 from image_service.pool import RenderPool, RenderWorkerLost
 from image_service.servicer import ImageServicer
 from image_service.settings import ImageSettings
@@ -48,10 +50,20 @@ async def create_image_server(
     metrics = ImageMetrics(registry)
     book = ImageBook(build_cache(settings, metrics), pool, metrics)
     service = Service(SERVICE_NAME, ImageServicer(book), pb_grpc.add_ImageServiceServicer_to_server)
-    return await create_server(
+    running = await create_server(
         address or settings.listen_addr,
         [service],
         security=settings.grpc,
         limits=LIMITS,
         interceptors=[ServerInterceptor(registry, _ERRORS)],
     )
+    reader = asyncio.ensure_future(_read_backend(book))
+    running.on_stop.append(reader.cancel)
+    return running
+
+
+async def _read_backend(book: ImageBook) -> None:
+    """Keeps the backend's figures for /metrics fresh; a GetCacheStats refreshes them too."""
+    while True:
+        await book.stats()
+        await asyncio.sleep(BACKEND_REFRESH_SECONDS)

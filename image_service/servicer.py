@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import grpc
@@ -93,6 +94,9 @@ class ImageServicer(pb_grpc.ImageServiceServicer):
             connected=stats.backend.connected,
             entries=stats.backend.entries,
             memory_bytes=stats.backend.memory_bytes,
+            max_memory_bytes=stats.backend.max_memory_bytes,
+            evictions=stats.backend.evictions,
+            replica=socket.gethostname(),
             hits=stats.hits,
             misses=stats.misses,
             bypasses=stats.bypasses,

@@ -21,6 +21,7 @@ PAGE_SIZE = 1000  # subjects listed a call, and the default texts a WarmQrCodes 
 BATCHES_IN_FLIGHT = 4  # keeps every render worker busy while the next page is listed
 WARM_DEADLINE_SECONDS = 120.0
 CLEAR_DEADLINE_SECONDS = 300.0
+MIB = 1024 * 1024
 
 
 @dataclass
@@ -200,7 +201,10 @@ def stats(args: argparse.Namespace) -> int:
             f"backend      {reply.backend} ({'connected' if reply.connected else 'DISCONNECTED'})"
         )
         print(f"entries      {reply.entries}")
-        print(f"memory       {reply.memory_bytes / 1024 / 1024:.1f} MiB")
+        limit = f"{reply.max_memory_bytes / MIB:.1f} MiB" if reply.max_memory_bytes else "none"
+        print(f"memory       {reply.memory_bytes / MIB:.1f} MiB (limit {limit})")
+        print(f"evictions    {reply.evictions}")
+        print(f"replica      {reply.replica} (hits, misses and bypasses are its own)")
         print(f"hits         {reply.hits}")
         print(f"misses       {reply.misses}")
         print(f"bypasses     {reply.bypasses}")

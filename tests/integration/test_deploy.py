@@ -50,7 +50,7 @@ def test_alert_rules_are_valid_and_each_has_a_test() -> None:
         t["alertname"] for case in cases for t in case.get("alert_rule_test", []) if t["exp_alerts"]
     }
     assert alerts == covered
-    assert len(alerts) == 9
+    assert len(alerts) == 12
 
 
 def test_core_kinds_validate_strictly() -> None:

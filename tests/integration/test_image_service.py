@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -189,6 +190,26 @@ def test_invalidate_all_drops_every_variant_of_one_pass(image_service: ImageClie
     assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_entries_count_only_our_images_in_a_shared_redis(tmp_path, redis_server) -> None:
+    """DBSIZE would count every key; the stats and /metrics count qrpass's images only."""
+    url = redis_server.url.rsplit("/", 1)[0] + "/6"  # its own database: exact counts
+    client = start_image_service(tmp_path, "redis", url)
+    db = client.redis()
+    try:
+        db.mset({f"someone-else:{i}": b"x" for i in range(30)})
+        texts = [_text() for _ in range(50)]
+        client.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=texts))
+        stats = client.stub.GetCacheStats(pb.GetCacheStatsRequest())
+        assert (stats.entries, db.dbsize()) == (50, 80)
+        assert stats.memory_bytes > 0 and stats.replica == socket.gethostname()
+        url = client.metrics_url
+        assert metrics.value(url, "qrpass_image_cache_entries", backend="redis") == 50
+        assert metrics.value(url, "qrpass_image_cache_memory_bytes", backend="redis") > 0
+    finally:
+        db.close()
+        client.close()
+
+
 def test_warm_is_idempotent_and_counts(image_service: ImageClient) -> None:
     texts = [_text() for _ in range(300)]
     image_service.render(texts[0])
@@ -356,6 +377,13 @@ def test_a_flood_of_variants_never_evicts_a_warmed_default(tmp_path, backend) ->
             assert variant.cache_status in (MISS, BYPASS)
         if server is not None:
             assert client.redis().info("stats")["evicted_keys"] > 0  # the pressure was real
+        # What an SRE watches: evictions and the limit, in the stats and on /metrics.
+        stats = client.stub.GetCacheStats(pb.GetCacheStatsRequest())
+        assert stats.evictions > 0 and stats.max_memory_bytes == 3 * 1024 * 1024
+        labels = {"backend": backend}
+        url = client.metrics_url
+        assert metrics.value(url, "qrpass_image_cache_evictions_total", **labels) > 0
+        assert metrics.value(url, "qrpass_image_cache_max_memory_bytes", **labels) == 3 * 1024**2
         # Redis evicts by sampling (maxmemory-samples), so volatile-ttl is nearly, not exactly,
         # shortest-TTL-first: allow 1% of defaults to be re-rendered. With the variants' TTL set
         # to the passes' own, about half of the defaults go.

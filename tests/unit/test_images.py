@@ -296,3 +296,15 @@ def test_delete_finds_a_key_in_either_tier() -> None:
         return [await cache.delete("v"), await cache.delete("v")]
 
     assert asyncio.run(scenario()) == [True, False]
+
+
+def test_the_memory_cache_reports_its_limit_and_counts_evictions() -> None:
+    cache = MemoryCache(3600, max_bytes=8 * 1000)  # 7,000 bytes for defaults, 1,000 for variants
+
+    async def fill() -> object:
+        await cache.set_many([(f"k{i}", b"x" * 1000) for i in range(10)])
+        return await cache.backend_stats()
+
+    stats = asyncio.run(fill())
+    assert stats.max_memory_bytes == 8000 and stats.memory_bytes <= 7000
+    assert (stats.entries, stats.evictions) == (7, 3)

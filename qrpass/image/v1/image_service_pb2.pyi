@@ -442,14 +442,17 @@ class GetCacheStatsResponse(_message.Message):
     MISSES_FIELD_NUMBER: _builtins.int
     HIT_RATIO_FIELD_NUMBER: _builtins.int
     BYPASSES_FIELD_NUMBER: _builtins.int
+    MAX_MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    EVICTIONS_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
     backend: _builtins.str
     """The backend: memory, redis or redis-cluster."""
     connected: _builtins.bool
     """Whether the backend is reachable now."""
     entries: _builtins.int
-    """The number of cached images."""
+    """The number of cached images: qrpass's keys only, estimated from a sample on a shared Redis."""
     memory_bytes: _builtins.int
-    """The memory the cache server uses, in bytes."""
+    """The memory the cache server uses, in bytes (a Redis's whole used_memory)."""
     hits: _builtins.int
     """Cache hits since this process started."""
     misses: _builtins.int
@@ -458,6 +461,12 @@ class GetCacheStatsResponse(_message.Message):
     """hits / (hits + misses), or 0 before any lookup."""
     bypasses: _builtins.int
     """Renders done without the cache because it was unavailable, since this process started."""
+    max_memory_bytes: _builtins.int
+    """The backend's memory limit in bytes (Redis maxmemory); 0 when none is set."""
+    evictions: _builtins.int
+    """Keys the backend evicted for room since it started (Redis evicted_keys)."""
+    replica: _builtins.str
+    """The host name of the replica that answered: hits, misses and bypasses are its own."""
     def __init__(
         self,
         *,
@@ -469,10 +478,13 @@ class GetCacheStatsResponse(_message.Message):
         misses: _builtins.int = ...,
         hit_ratio: _builtins.float = ...,
         bypasses: _builtins.int = ...,
+        max_memory_bytes: _builtins.int = ...,
+        evictions: _builtins.int = ...,
+        replica: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "bypasses", b"bypasses", "connected", b"connected", "entries", b"entries", "hit_ratio", b"hit_ratio", "hits", b"hits", "memory_bytes", b"memory_bytes", "misses", b"misses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "bypasses", b"bypasses", "connected", b"connected", "entries", b"entries", "evictions", b"evictions", "hit_ratio", b"hit_ratio", "hits", b"hits", "max_memory_bytes", b"max_memory_bytes", "memory_bytes", b"memory_bytes", "misses", b"misses", "replica", b"replica"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
