@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
-from image_service.breaker import CircuitBreaker
+from image_service.breaker import CircuitBreaker, State
 from image_service.cache import CacheUnavailable, MemoryCache, RedisCache
 from image_service.errors import STATUS_CODES
 from image_service.images import Cache, ImageBook
@@ -19,6 +21,7 @@ from qrpass.core.grpc_server import MIB, MessageLimits, RunningServer, Service, 
 from qrpass.image.v1 import image_service_pb2 as pb
 from qrpass.image.v1 import image_service_pb2_grpc as pb_grpc
 
+log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageService"].full_name
 # A warm batch (5,000 passes) in; the largest image (4,096 px a side) out.
 LIMITS = MessageLimits(receive_bytes=4 * MIB, send_bytes=16 * MIB)
@@ -31,10 +34,27 @@ _ERRORS = {
 }
 
 
+def _circuit_reporter(metrics: ImageMetrics) -> Callable[[State], None]:
+    """Sets the circuit gauge, and logs an outage once when it starts and once when it ends
+    (not at each failed probe in between)."""
+    last = State.CLOSED
+
+    def on_change(state: State) -> None:
+        nonlocal last
+        metrics.circuit_state.set(int(state))
+        if state == State.OPEN and last == State.CLOSED:
+            log.warning("redis unreachable; passes are rendered without the cache until it returns")
+        elif state == State.CLOSED:
+            log.info("redis reachable again; caching resumes")
+        last = state
+
+    return on_change
+
+
 def build_cache(settings: ImageSettings, metrics: ImageMetrics) -> Cache:
     if settings.redis_url is None:
         return MemoryCache(settings.ttl_seconds, settings.memory_cache_bytes)
-    breaker = CircuitBreaker(on_change=lambda state: metrics.circuit_state.set(int(state)))
+    breaker = CircuitBreaker(on_change=_circuit_reporter(metrics))
     return RedisCache(
         settings.redis_url, settings.ttl_seconds, cluster=settings.redis_cluster, breaker=breaker
     )

@@ -308,6 +308,10 @@ def test_redis_outage_bypasses_then_recovers_without_restart(tmp_path) -> None:
             time.sleep(0.2)
         assert statuses[-1] == HIT, statuses
         assert client.service.alive()
+        # The outage is logged once as it starts and once as it ends, not at every probe.
+        logs = client.service.logs()
+        assert logs.count("redis unreachable; passes are rendered without the cache") == 1
+        assert logs.count("redis reachable again; caching resumes") == 1
     finally:
         client.close()
         own.stop()
