@@ -19,6 +19,8 @@ from qrpass.vocabulary import (
     MAX_BORDER,
     MAX_SIDE_PX,
     MAX_TOKEN_BYTES,
+    MIN_CONTRAST_RATIO,
+    MIN_SCALE,
     SCAN_ID_RULE,
 )
 
@@ -53,13 +55,19 @@ _KIND = {"name": "kind", "in": "path", "required": True,
 _ID = {"name": "id", "in": "path", "required": True,
        "schema": {"type": "string", "pattern": f"^{ID_RULE}$"}}  # fmt: skip
 _IMAGE_QUERY = [
-    {"name": "scale", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SIDE_PX},
-     "description": f"Pixels per module (default {DEFAULT_SCALE}); the image is at most {MAX_SIDE_PX} px on a side."},
+    {"name": "scale", "in": "query", "schema": {"type": "integer", "minimum": MIN_SCALE, "maximum": MAX_SIDE_PX},
+     "description": f"Pixels per module (default {DEFAULT_SCALE}, at least {MIN_SCALE}: fewer do not "
+                    f"scan); the image is at most {MAX_SIDE_PX} px on a side."},
     {"name": "border", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_BORDER},
-     "description": f"Quiet zone in modules (default {DEFAULT_BORDER})."},
+     "description": f"Quiet zone in modules (default {DEFAULT_BORDER}, as ISO/IEC 18004 asks). Fewer "
+                    "are allowed for a caller who sets the code in a margin of its own; the image "
+                    "still decodes on its own at every border from 0."},
     {"name": "ec", "in": "query", "schema": {"type": "string", "enum": list(EC_LEVELS)}},
-    {"name": "dark", "in": "query", "schema": {"type": "string", "pattern": f"^{HEX_COLOUR_RULE}$"}},
-    {"name": "light", "in": "query", "schema": {"type": "string", "pattern": f"^{HEX_COLOUR_RULE}$"}},
+    {"name": "dark", "in": "query", "schema": {"type": "string", "pattern": f"^{HEX_COLOUR_RULE}$"},
+     "description": f"Module colour, rrggbb (default 000000). It must be darker than `light` by a "
+                    f"contrast ratio of at least {MIN_CONTRAST_RATIO:g}:1 (WCAG's)."},
+    {"name": "light", "in": "query", "schema": {"type": "string", "pattern": f"^{HEX_COLOUR_RULE}$"},
+     "description": "Background colour, rrggbb (default ffffff)."},
 ]  # fmt: skip
 
 

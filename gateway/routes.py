@@ -31,6 +31,7 @@ from qrpass.vocabulary import (
     MAX_BORDER,
     MAX_SIDE_PX,
     MAX_TOKEN_BYTES,
+    MIN_SCALE,
     Kind,
 )
 
@@ -134,7 +135,7 @@ def _render_options(
     only_params(request, _IMAGE_PARAMS)
     options = image_pb.RenderOptions(format=image_format)
     if "scale" in query:
-        options.scale = _int_param("scale", query["scale"], 1, MAX_SIDE_PX)
+        options.scale = _int_param("scale", query["scale"], MIN_SCALE, MAX_SIDE_PX)
     if "border" in query:
         options.border = _int_param("border", query["border"], 0, MAX_BORDER)
     if "ec" in query:

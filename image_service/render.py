@@ -26,6 +26,8 @@ from qrpass.vocabulary import (
     IMAGE_KEY_PREFIX,
     MAX_BORDER,
     MAX_SIDE_PX,
+    MIN_CONTRAST_RATIO,
+    MIN_SCALE,
 )
 
 try:
@@ -73,8 +75,11 @@ class RenderOptions:
         border = DEFAULT_BORDER if border is None else border
         if format not in ("png", "svg"):
             raise InvalidOptions("format must be PNG or SVG")
-        if scale < 1:
-            raise InvalidOptions(f"scale must be at least 1 pixel per module, got {scale}")
+        if scale < MIN_SCALE:
+            raise InvalidOptions(
+                f"scale must be at least {MIN_SCALE} pixels per module (fewer do not scan), "
+                f"got {scale}"
+            )
         if not 0 <= border <= MAX_BORDER:
             raise InvalidOptions(f"border must be 0 to {MAX_BORDER} modules, got {border}")
         if ec_level not in EC_LEVELS:
@@ -86,8 +91,12 @@ class RenderOptions:
             if not _COLOUR.fullmatch(value):
                 raise InvalidOptions(f"{name} colour must be #rrggbb, got {value!r}")
             colours.append(value.lower())
-        if colours[0] == colours[1]:
-            raise InvalidOptions("dark and light colours must differ, or nothing can scan")
+        ratio = contrast_ratio(colours[0], colours[1])
+        if ratio < MIN_CONTRAST_RATIO:
+            raise InvalidOptions(
+                f"dark must be darker than light by a contrast ratio of at least "
+                f"{MIN_CONTRAST_RATIO:g}:1 to scan, got {ratio:.2f}:1"
+            )
         return cls(format, scale, border, ec_level, colours[0], colours[1])
 
     def canonical(self) -> str:
@@ -229,6 +238,21 @@ def render(text: str, options: RenderOptions, encoder: str = ENCODER) -> bytes:
     """The image bytes for `text`; raises InvalidOptions or TextTooLong on bad input."""
     matrix = encode(text, options.ec_level, encoder)
     return to_png(matrix, options) if options.format == "png" else to_svg(matrix, options)
+
+
+def _luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of "#rrggbb"."""
+    channels = []
+    for at in (1, 3, 5):
+        value = int(colour[at : at + 2], 16) / 255
+        channels.append(value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4)
+    red, green, blue = channels
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast_ratio(dark: str, light: str) -> float:
+    """(light + 0.05) / (dark + 0.05), WCAG's contrast ratio; below 1 when dark is the lighter."""
+    return (_luminance(light) + 0.05) / (_luminance(dark) + 0.05)
 
 
 def _hex(data: bytes, digits: int) -> str:

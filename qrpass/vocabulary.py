@@ -42,7 +42,12 @@ PLURAL_RULE = "|".join(kind.plural for kind in KINDS)  # "students|stalls", for 
 
 # Rendering. The defaults are the pass image the gateway serves and the warm fills.
 DEFAULT_SCALE = 6  # pixels per module
-DEFAULT_BORDER = 4  # modules of quiet zone, as ISO/IEC 18004 asks
+# Below 3 px a module zbar misses some symbols at their own size: at 2 px, large ones with no
+# border; at 1 px, most (docs/decisions.md).
+MIN_SCALE = 3
+DEFAULT_BORDER = 4  # modules of quiet zone, as ISO/IEC 18004 asks; callers may add their own
+# Dark against light, as WCAG asks of graphics a reader must make out; inverted codes are refused.
+MIN_CONTRAST_RATIO = 3.0
 MAX_SIDE_PX = 4096
 MAX_BORDER = 20
 DEFAULT_EC_LEVEL = "M"

@@ -65,7 +65,7 @@ def test_etag_and_304(stack: Stack) -> None:
     assert again.headers["etag"] == etag
     other = stack.get("/v1/students/S00003/qr.png", headers={"If-None-Match": '"nope"'})
     assert other.status_code == 200
-    assert stack.get("/v1/students/S00003/qr.png", params={"scale": 2}).headers["etag"] != etag
+    assert stack.get("/v1/students/S00003/qr.png", params={"scale": 4}).headers["etag"] != etag
 
 
 def test_verify_valid_tampered_revoked_and_legacy(stack: Stack) -> None:
@@ -158,6 +158,14 @@ def test_delete_then_pass_is_404(stack: Stack) -> None:
         ("GET", "/v1/nowhere", {}, 404, "no route"),
         ("PUT", "/v1/verify", {}, 405, "not allowed"),
         ("GET", "/v1/students/S00001/qr.png", {"params": {"scale": "0"}}, 400, "scale"),
+        ("GET", "/v1/students/S00001/qr.png", {"params": {"scale": "2"}}, 400, "from 3 to"),
+        (
+            "GET",
+            "/v1/students/S00001/qr.png",
+            {"params": {"dark": "ffffff", "light": "000000"}},
+            400,
+            "darker than light",
+        ),
         ("GET", "/v1/students/S00001/qr.png", {"params": {"scale": "900"}}, 400, "4096 px"),
         ("GET", "/v1/students/S00001/qr.png", {"params": {"ec": "Z"}}, 400, "ec must be"),
         ("GET", "/v1/students/S00001/qr.png", {"params": {"dark": "#000"}}, 400, "dark"),

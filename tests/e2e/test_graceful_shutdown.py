@@ -36,7 +36,7 @@ def test_sigterm_on_one_of_two_replicas_fails_no_request(tmp_path, postgres, red
             i = 0
             while not stop.is_set():
                 reply = http.get(
-                    f"/v1/students/S{i % 30 + 1:05d}/qr.png", params={"scale": str(2 + i % 7)}
+                    f"/v1/students/S{i % 30 + 1:05d}/qr.png", params={"scale": str(3 + i % 7)}
                 )
                 if reply.status_code != 200:
                     failures.append(f"{reply.status_code} {reply.text[:200]}")

@@ -116,11 +116,13 @@ def test_options_are_part_of_the_key(image_service: ImageClient) -> None:
     ("options", "words"),
     [
         (dict(scale=0), "scale"),
+        (dict(scale=2), "at least 3 pixels per module"),
         (dict(scale=200), "4096 px"),
         (dict(border=21), "border"),
         (dict(dark_color="black"), "dark colour"),
         (dict(light_color="#12345"), "light colour"),
-        (dict(dark_color="#000000", light_color="#000000"), "differ"),
+        (dict(dark_color="#000000", light_color="#000000"), "contrast ratio of at least 3:1"),
+        (dict(dark_color="#ffffff", light_color="#000000"), "darker than light"),
         (dict(error_correction=9), "ec level"),
         (dict(format=7), "format"),
     ],
@@ -163,18 +165,18 @@ def test_single_flight_renders_once_for_200_concurrent_misses(image_service: Ima
 def test_invalidate_drops_one_image(image_service: ImageClient) -> None:
     text = _text()
     image_service.render(text)
-    image_service.render(text, scale=2)
+    image_service.render(text, scale=4)
     request = pb.InvalidateQrCodeRequest(text=text, options=pb.RenderOptions())
     assert image_service.stub.InvalidateQrCode(request).deleted
     assert not image_service.stub.InvalidateQrCode(request).deleted
     assert image_service.render(text).cache_status == MISS
-    assert image_service.render(text, scale=2).cache_status == HIT
+    assert image_service.render(text, scale=4).cache_status == HIT
 
 
 def test_invalidate_all_drops_every_variant_of_one_pass(image_service: ImageClient) -> None:
     """The original's clearQRCache(token): the default image and each variant, nothing else."""
     text, other = _text(), _text()
-    variants = [{}, {"scale": 2}, {"format": pb.IMAGE_FORMAT_SVG}]
+    variants = [{}, {"scale": 4}, {"format": pb.IMAGE_FORMAT_SVG}]
     for options in variants:
         image_service.render(text, **options)
     image_service.render(other)
