@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -28,10 +28,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
+from sqlalchemy.sql import Select
 
 from token_service.admission import Admission, Decision, Entry
 from token_service.store import Base
+
+_Row = TypeVar("_Row")
 
 
 class ScanRow(Base):
@@ -104,6 +107,22 @@ class ScanFilter:
     subject_id: str | None = None
     gate: str | None = None
     since_ms: int | None = None
+
+    def applied(
+        self,
+        query: Select[_Row],
+        kind: QueryableAttribute[Any],
+        subject_id: QueryableAttribute[Any],
+        gate: QueryableAttribute[Any],
+        since: QueryableAttribute[Any],
+    ) -> Select[_Row]:
+        """`query` narrowed by each filter given, on the table's own columns for them."""
+        for column, value in ((kind, self.kind), (subject_id, self.subject_id), (gate, self.gate)):
+            if value:
+                query = query.where(column == value)
+        if self.since_ms is not None:
+            query = query.where(since >= self.since_ms)
+        return query
 
 
 def _record(row: ScanRow) -> ScanRecord:
@@ -226,32 +245,23 @@ class ScanLedger:
 
     def page(self, where: ScanFilter, after_id: int, limit: int) -> list[ScanRecord]:
         """Up to `limit` scans recorded after `after_id`, oldest first."""
-        query = select(ScanRow).where(ScanRow.id > after_id)
-        if where.kind:
-            query = query.where(ScanRow.kind == where.kind)
-        if where.subject_id:
-            query = query.where(ScanRow.subject_id == where.subject_id)
-        if where.gate:
-            query = query.where(ScanRow.gate == where.gate)
-        if where.since_ms is not None:
-            query = query.where(ScanRow.scanned_at >= where.since_ms)
+        query = where.applied(
+            select(ScanRow).where(ScanRow.id > after_id),
+            ScanRow.kind, ScanRow.subject_id, ScanRow.gate, ScanRow.scanned_at,
+        )  # fmt: skip
         with Session(self._reader) as session:
             rows = session.scalars(query.order_by(ScanRow.id).limit(limit))
             return [_record(row) for row in rows]
 
     def inside_page(self, where: ScanFilter, after_id: int, limit: int) -> list[ScanRecord]:
         """Up to `limit` of those inside now, as the scans that let them in, oldest first."""
-        query = select(PresenceRow).where(
+        inside = select(PresenceRow).where(
             PresenceRow.inside.is_(True), func.coalesce(PresenceRow.entry_scan, 0) > after_id
         )
-        if where.kind:
-            query = query.where(PresenceRow.kind == where.kind)
-        if where.subject_id:
-            query = query.where(PresenceRow.subject_id == where.subject_id)
-        if where.gate:
-            query = query.where(PresenceRow.entered_gate == where.gate)
-        if where.since_ms is not None:
-            query = query.where(PresenceRow.entered_at >= where.since_ms)
+        query = where.applied(
+            inside, PresenceRow.kind, PresenceRow.subject_id, PresenceRow.entered_gate,
+            PresenceRow.entered_at,
+        )  # fmt: skip
         with Session(self._reader) as session:
             rows = session.scalars(query.order_by(PresenceRow.entry_scan).limit(limit))
             return [_presence_record(row) for row in rows]
