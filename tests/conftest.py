@@ -101,7 +101,7 @@ def stalls_csv(count: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-class TokenClient:
+class RunningTokenService:
     """A token service process and a real channel to it."""
 
     def __init__(self, service: ServiceProcess) -> None:
@@ -137,12 +137,12 @@ class TokenClient:
 
 def _start_token_service(
     workdir: Path, database_url: str, overrides: dict[str, str]
-) -> TokenClient:
+) -> RunningTokenService:
     workdir.mkdir(parents=True, exist_ok=True)
     env = base_env(workdir, DATABASE_URL=database_url, **overrides)
     migrated = run_cli(["db", "upgrade"], env, workdir)
     assert migrated.returncode == 0, migrated.stderr
-    return TokenClient(ServiceProcess("token_service", env, workdir).start())
+    return RunningTokenService(ServiceProcess("token_service", env, workdir).start())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -153,11 +153,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def start_token_service(
     tmp_path: Path, postgres: PostgresServer
-) -> Iterator[Callable[..., TokenClient]]:
+) -> Iterator[Callable[..., RunningTokenService]]:
     """Start a token service on SQLite or PostgreSQL with extra env; stopped after the test."""
-    started: list[TokenClient] = []
+    started: list[RunningTokenService] = []
 
-    def start(backend: str = "sqlite", **overrides: str) -> TokenClient:
+    def start(backend: str = "sqlite", **overrides: str) -> RunningTokenService:
         workdir = tmp_path / f"token{len(started)}"
         url = postgres.create_database() if backend == "postgres" else f"sqlite:///{workdir}/q.db"
         client = _start_token_service(workdir, url, overrides)
@@ -174,7 +174,7 @@ def token_service(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres: PostgresServer,
-) -> Iterator[TokenClient]:
+) -> Iterator[RunningTokenService]:
     """One token service per module and backend, seeded with 20 students and 5 stalls."""
     workdir = tmp_path_factory.mktemp(f"token-{request.param}")
     url = postgres.create_database() if request.param == "postgres" else f"sqlite:///{workdir}/q.db"

@@ -21,7 +21,7 @@ from tests.support.services import ServiceProcess, base_env
 HIT, MISS, BYPASS = pb.CACHE_STATUS_HIT, pb.CACHE_STATUS_MISS, pb.CACHE_STATUS_BYPASS
 
 
-class ImageClient:
+class RunningImageService:
     """An image service process and a real channel to it."""
 
     def __init__(self, service: ServiceProcess, backend: str, redis_url: str | None) -> None:
@@ -47,18 +47,20 @@ class ImageClient:
         self.service.stop()
 
 
-def start_image_service(tmp_path, backend: str, redis_url: str | None, **env) -> ImageClient:
+def start_image_service(
+    tmp_path, backend: str, redis_url: str | None, **env
+) -> RunningImageService:
     overrides = {"IMAGE_RENDER_WORKERS": "2", **env}
     if redis_url:
         overrides["REDIS_URL"] = redis_url
     if backend == "redis-cluster":
         overrides["REDIS_CLUSTER"] = "true"
     service = ServiceProcess("image_service", base_env(tmp_path, **overrides), tmp_path).start()
-    return ImageClient(service, backend, redis_url)
+    return RunningImageService(service, backend, redis_url)
 
 
 @pytest.fixture(scope="module", params=["memory", "redis", "redis-cluster"])
-def image_service(request, tmp_path_factory) -> Iterator[ImageClient]:
+def image_service(request, tmp_path_factory) -> Iterator[RunningImageService]:
     url = None
     if request.param == "redis":
         url = request.getfixturevalue("redis_server").url
@@ -73,7 +75,7 @@ def _text() -> str:
     return f"pass-{uuid.uuid4().hex}"
 
 
-def test_miss_then_hit_and_the_image_scans(image_service: ImageClient) -> None:
+def test_miss_then_hit_and_the_image_scans(image_service: RunningImageService) -> None:
     text = _text()
     first = image_service.render(text)
     assert first.cache_status == MISS
@@ -85,14 +87,14 @@ def test_miss_then_hit_and_the_image_scans(image_service: ImageClient) -> None:
     assert second.etag == first.etag and first.etag.startswith('"')
 
 
-def test_png_at_default_options_is_small(image_service: ImageClient) -> None:
+def test_png_at_default_options_is_small(image_service: RunningImageService) -> None:
     token = "eyJhbGciOiJFZERTQSIsImtpZCI6ImRldjI2MTEyMTcyODQifQ." + "x" * 200
     image = image_service.render(token).image
     assert decode(image, "image/png") == token
     assert len(image) <= 2500
 
 
-def test_options_are_part_of_the_key(image_service: ImageClient) -> None:
+def test_options_are_part_of_the_key(image_service: RunningImageService) -> None:
     text = _text()
     plain = image_service.render(text)
     variants = [
@@ -134,7 +136,9 @@ def test_bad_options_are_invalid_argument_naming_the_option(image_service, optio
     assert words in raised.value.details()
 
 
-def test_text_beyond_a_version_40_symbol_is_invalid_argument(image_service: ImageClient) -> None:
+def test_text_beyond_a_version_40_symbol_is_invalid_argument(
+    image_service: RunningImageService,
+) -> None:
     for text in ("x" * 3000, "x" * 10_000):
         with pytest.raises(grpc.RpcError) as raised:
             image_service.render(text, error_correction=pb.ERROR_CORRECTION_LEVEL_H)
@@ -145,7 +149,9 @@ def test_text_beyond_a_version_40_symbol_is_invalid_argument(image_service: Imag
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_single_flight_renders_once_for_200_concurrent_misses(image_service: ImageClient) -> None:
+def test_single_flight_renders_once_for_200_concurrent_misses(
+    image_service: RunningImageService,
+) -> None:
     text = _text()
     before = metrics.value(image_service.metrics_url, "qrpass_image_renders_total", path="request")
 
@@ -162,7 +168,7 @@ def test_single_flight_renders_once_for_200_concurrent_misses(image_service: Ima
     assert decode(responses[0].image, "image/png") == text
 
 
-def test_invalidate_drops_one_image(image_service: ImageClient) -> None:
+def test_invalidate_drops_one_image(image_service: RunningImageService) -> None:
     text = _text()
     image_service.render(text)
     image_service.render(text, scale=4)
@@ -173,7 +179,7 @@ def test_invalidate_drops_one_image(image_service: ImageClient) -> None:
     assert image_service.render(text, scale=4).cache_status == HIT
 
 
-def test_invalidate_all_drops_every_variant_of_one_pass(image_service: ImageClient) -> None:
+def test_invalidate_all_drops_every_variant_of_one_pass(image_service: RunningImageService) -> None:
     """The original's clearQRCache(token): the default image and each variant, nothing else."""
     text, other = _text(), _text()
     variants = [{}, {"scale": 4}, {"format": pb.IMAGE_FORMAT_SVG}]
@@ -212,7 +218,7 @@ def test_entries_count_only_our_images_in_a_shared_redis(tmp_path, redis_server)
         client.close()
 
 
-def test_warm_is_idempotent_and_counts(image_service: ImageClient) -> None:
+def test_warm_is_idempotent_and_counts(image_service: RunningImageService) -> None:
     texts = [_text() for _ in range(300)]
     image_service.render(texts[0])
     first = image_service.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=texts))
@@ -224,7 +230,7 @@ def test_warm_is_idempotent_and_counts(image_service: ImageClient) -> None:
     assert decode(response.image, response.content_type) == texts[123]
 
 
-def test_stats_count_hits_and_misses(image_service: ImageClient) -> None:
+def test_stats_count_hits_and_misses(image_service: RunningImageService) -> None:
     before = image_service.stub.GetCacheStats(pb.GetCacheStatsRequest())
     text = _text()
     image_service.render(text)
@@ -238,7 +244,7 @@ def test_stats_count_hits_and_misses(image_service: ImageClient) -> None:
     assert 0 < after.hit_ratio <= 1
 
 
-def test_clear_on_every_backend(image_service: ImageClient) -> None:
+def test_clear_on_every_backend(image_service: RunningImageService) -> None:
     texts = [_text() for _ in range(50)]
     image_service.stub.WarmQrCodes(pb.WarmQrCodesRequest(texts=texts))
     assert image_service.stub.ClearCache(pb.ClearCacheRequest()).deleted >= 50
@@ -420,7 +426,9 @@ def test_messages_past_the_service_cap_are_refused(tmp_path) -> None:
         client.close()
 
 
-def test_an_expired_deadline_is_counted_as_deadline_exceeded(image_service: ImageClient) -> None:
+def test_an_expired_deadline_is_counted_as_deadline_exceeded(
+    image_service: RunningImageService,
+) -> None:
     """Twenty cold renders of large symbols at once queue behind two workers, so calls with a
     50 ms deadline expire inside the server; its metrics must say DEADLINE_EXCEEDED, not
     CANCELLED (an alert watches for it)."""

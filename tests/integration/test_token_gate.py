@@ -16,7 +16,7 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
 
 from qrpass.token.v1 import token_service_pb2 as pb
-from tests.conftest import STALL, STUDENT, TokenClient, stalls_csv, students_csv
+from tests.conftest import STALL, STUDENT, RunningTokenService, stalls_csv, students_csv
 from tests.support.metrics import value
 from tests.support.services import ServiceProcess
 
@@ -29,7 +29,9 @@ def _at(when: datetime) -> Timestamp:
     return stamp
 
 
-def _check_in(client: TokenClient, token: str, gate: str = "A", direction: int = IN, **fields):
+def _check_in(
+    client: RunningTokenService, token: str, gate: str = "A", direction: int = IN, **fields
+):
     return client.stub.CheckIn(
         pb.CheckInRequest(token=token, gate=gate, direction=direction, **fields)
     )
@@ -39,7 +41,7 @@ def _admission(reply: pb.CheckInResponse) -> str:
     return pb.Admission.Name(reply.admission).removeprefix("ADMISSION_").lower()
 
 
-def _scans(client: TokenClient, **fields) -> list[pb.Scan]:
+def _scans(client: RunningTokenService, **fields) -> list[pb.Scan]:
     scans, token = [], ""
     while True:
         page = client.stub.ListScans(pb.ListScansRequest(page_size=3, page_token=token, **fields))
@@ -49,12 +51,12 @@ def _scans(client: TokenClient, **fields) -> list[pb.Scan]:
             return scans
 
 
-def _inside(client: TokenClient) -> dict[int, int]:
+def _inside(client: RunningTokenService) -> dict[int, int]:
     return {c.kind: c.count for c in client.stub.ListScans(pb.ListScansRequest()).inside}
 
 
 @pytest.fixture
-def gate(start_token_service, backend) -> TokenClient:
+def gate(start_token_service, backend) -> RunningTokenService:
     client = start_token_service(backend)
     client.import_csv(students_csv(30))
     client.import_csv(stalls_csv(3), STALL)
@@ -250,7 +252,9 @@ def test_two_gates_on_two_replicas_scanning_at_once_admit_exactly_once(
 ) -> None:
     """The issue's race: one pass at two gates at the same instant, on two replicas, many times."""
     first = start_token_service("postgres")
-    second = TokenClient(ServiceProcess("token_service", first.env, first.service.workdir).start())
+    second = RunningTokenService(
+        ServiceProcess("token_service", first.env, first.service.workdir).start()
+    )
     try:
         seen = first.import_csv(students_csv(60, prefix="R")).sequence
         tokens = [first.issue(f"R{i:05d}").token for i in range(1, 61)]

@@ -126,9 +126,9 @@ def test_production_never_loads_a_development_key(tmp_path) -> None:
     keyfiles.set_active(keys, prod_kid)
     dev_signed = _sign_with(keys / f"{dev_kid}.pem", dev_kid)
     service = ServiceProcess("token_service", env, tmp_path).start()
-    from tests.conftest import TokenClient
+    from tests.conftest import RunningTokenService
 
-    client = TokenClient(service)
+    client = RunningTokenService(service)
     try:
         client.import_csv(students_csv(1))
         assert {k.kid for k in client.stub.GetJwks(pb.GetJwksRequest()).keys} == {prod_kid}
@@ -178,19 +178,19 @@ def test_lifetime_adds_exp_and_expired_tokens_fail(start_token_service) -> None:
 
 def test_setting_a_lifetime_expires_passes_signed_without_one(tmp_path) -> None:
     """Static passes, then JWT_TTL_SECONDS: the old passes verify as expired and are re-signed."""
-    from tests.conftest import TokenClient
+    from tests.conftest import RunningTokenService
     from tests.support.services import ServiceProcess
 
     env = base_env(tmp_path)
     assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
-    static = TokenClient(ServiceProcess("token_service", env, tmp_path).start())
+    static = RunningTokenService(ServiceProcess("token_service", env, tmp_path).start())
     try:
         static.import_csv(students_csv(2))
         old = static.issue("S00001").token
         assert static.verify(old).valid
     finally:
         static.close()
-    timed = TokenClient(
+    timed = RunningTokenService(
         ServiceProcess("token_service", env | {"JWT_TTL_SECONDS": "3600"}, tmp_path).start()
     )
     try:

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from qrpass.token.v1 import token_service_pb2 as pb
-from tests.conftest import LEGACY_SECRET, STALL, STUDENT, TokenClient
+from tests.conftest import LEGACY_SECRET, STALL, STUDENT, RunningTokenService
 from token_service import keyfiles
 from token_service.tokens import legacy_checksum
 
@@ -47,12 +47,12 @@ def _hand_signed(header: dict[str, object], claims: dict[str, object], key) -> s
     return f"{signing_input}.{_b64(key.sign(signing_input.encode()))}"
 
 
-def _sign_as_service(client: TokenClient, **overrides: object) -> str:
+def _sign_as_service(client: RunningTokenService, **overrides: object) -> str:
     kid, key = _active_private_key(client.keys_dir)
     return jwt.encode(_claims(**overrides), key, algorithm="EdDSA", headers={"kid": kid})
 
 
-def test_issued_token_verifies_with_identity(token_service: TokenClient) -> None:
+def test_issued_token_verifies_with_identity(token_service: RunningTokenService) -> None:
     issued = token_service.issue("S00003")
     verdict = token_service.verify(issued.token, STUDENT)
     assert verdict.valid
@@ -63,14 +63,14 @@ def test_issued_token_verifies_with_identity(token_service: TokenClient) -> None
     assert verdict.kid == issued.kid
 
 
-def test_stall_token_carries_stall_number(token_service: TokenClient) -> None:
+def test_stall_token_carries_stall_number(token_service: RunningTokenService) -> None:
     verdict = token_service.verify(token_service.issue("T002", STALL).token)
     assert verdict.valid
     assert verdict.subject.kind == STALL
     assert (verdict.subject.stall_number, verdict.subject.name) == ("A-2", "Stall 2")
 
 
-def test_same_bytes_until_rotation(token_service: TokenClient) -> None:
+def test_same_bytes_until_rotation(token_service: RunningTokenService) -> None:
     first = token_service.issue("S00004").token
     assert token_service.issue("S00004").token == first
     rotated = token_service.rotate("S00004")
@@ -79,7 +79,7 @@ def test_same_bytes_until_rotation(token_service: TokenClient) -> None:
     assert token_service.issue("S00004").token == rotated.token
 
 
-def test_token_claims_and_header(token_service: TokenClient) -> None:
+def test_token_claims_and_header(token_service: RunningTokenService) -> None:
     token = token_service.issue("S00005").token
     header = json.loads(_unb64(token.split(".")[0]))
     payload = json.loads(_unb64(token.split(".")[1]))
@@ -90,7 +90,9 @@ def test_token_claims_and_header(token_service: TokenClient) -> None:
 
 
 @pytest.mark.parametrize("segment", [0, 1, 2])
-def test_tampering_any_segment_is_rejected(token_service: TokenClient, segment: int) -> None:
+def test_tampering_any_segment_is_rejected(
+    token_service: RunningTokenService, segment: int
+) -> None:
     parts = token_service.issue("S00006").token.split(".")
     if segment == 0:
         parts[0] = _b64(json.dumps({"alg": "EdDSA", "kid": json.loads(_unb64(parts[0]))["kid"],
@@ -108,7 +110,7 @@ def test_tampering_any_segment_is_rejected(token_service: TokenClient, segment: 
     assert verdict.failure_reason == R.FAILURE_REASON_BAD_SIGNATURE
 
 
-def test_alg_none_is_rejected(token_service: TokenClient) -> None:
+def test_alg_none_is_rejected(token_service: RunningTokenService) -> None:
     kid = json.loads(_unb64(token_service.issue("S00001").token.split(".")[0]))["kid"]
     header = _b64(json.dumps({"alg": "none", "kid": kid}).encode())
     token = f"{header}.{_b64(json.dumps(_claims()).encode())}."
@@ -117,7 +119,7 @@ def test_alg_none_is_rejected(token_service: TokenClient) -> None:
     assert verdict.failure_reason in (R.FAILURE_REASON_BAD_SIGNATURE, R.FAILURE_REASON_MALFORMED)
 
 
-def test_hs256_forged_with_public_key_is_rejected(token_service: TokenClient) -> None:
+def test_hs256_forged_with_public_key_is_rejected(token_service: RunningTokenService) -> None:
     kid, key = _active_private_key(token_service.keys_dir)
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -135,7 +137,9 @@ def test_hs256_forged_with_public_key_is_rejected(token_service: TokenClient) ->
 
 
 @pytest.mark.parametrize("kid", ["nope", "../../etc/passwd", "/dev/null", "a" * 65, ""])
-def test_unknown_or_pathlike_kid_is_unknown_key(token_service: TokenClient, kid: object) -> None:
+def test_unknown_or_pathlike_kid_is_unknown_key(
+    token_service: RunningTokenService, kid: object
+) -> None:
     _, key = _active_private_key(token_service.keys_dir)
     token = _hand_signed({"alg": "EdDSA", "kid": kid}, _claims(), key)
     verdict = token_service.verify(token)
@@ -143,13 +147,13 @@ def test_unknown_or_pathlike_kid_is_unknown_key(token_service: TokenClient, kid:
     assert verdict.failure_reason == R.FAILURE_REASON_UNKNOWN_KEY
 
 
-def test_non_string_kid_is_malformed(token_service: TokenClient) -> None:
+def test_non_string_kid_is_malformed(token_service: RunningTokenService) -> None:
     _, key = _active_private_key(token_service.keys_dir)
     verdict = token_service.verify(_hand_signed({"alg": "EdDSA", "kid": 7}, _claims(), key))
     assert verdict.failure_reason == R.FAILURE_REASON_MALFORMED
 
 
-def test_stall_token_offered_as_student_is_wrong_kind(token_service: TokenClient) -> None:
+def test_stall_token_offered_as_student_is_wrong_kind(token_service: RunningTokenService) -> None:
     token = token_service.issue("T001", STALL).token
     verdict = token_service.verify(token, STUDENT)
     assert not verdict.valid
@@ -157,7 +161,7 @@ def test_stall_token_offered_as_student_is_wrong_kind(token_service: TokenClient
     assert token_service.verify(token, STALL).valid
 
 
-def test_rotated_token_is_revoked(token_service: TokenClient) -> None:
+def test_rotated_token_is_revoked(token_service: RunningTokenService) -> None:
     old = token_service.issue("S00008").token
     new = token_service.rotate("S00008").token
     verdict = token_service.verify(old)
@@ -167,7 +171,7 @@ def test_rotated_token_is_revoked(token_service: TokenClient) -> None:
     assert token_service.verify(new).valid
 
 
-def test_expired_token_is_expired(token_service: TokenClient) -> None:
+def test_expired_token_is_expired(token_service: RunningTokenService) -> None:
     token = _sign_as_service(
         token_service, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600
     )
@@ -182,14 +186,14 @@ def test_expired_token_is_expired(token_service: TokenClient) -> None:
      {"sub": None}, {"sub": "../x"}],
 )  # fmt: skip
 def test_wrong_issuer_audience_or_claims_are_malformed(
-    token_service: TokenClient, overrides
+    token_service: RunningTokenService, overrides
 ) -> None:
     verdict = token_service.verify(_sign_as_service(token_service, **overrides))
     assert not verdict.valid
     assert verdict.failure_reason == R.FAILURE_REASON_MALFORMED
 
 
-def test_deleted_subject_is_subject_not_found(token_service: TokenClient) -> None:
+def test_deleted_subject_is_subject_not_found(token_service: RunningTokenService) -> None:
     token = token_service.issue("S00009").token
     token_service.stub.DeleteSubject(pb.DeleteSubjectRequest(kind=STUDENT, subject_id="S00009"))
     verdict = token_service.verify(token)
@@ -200,7 +204,7 @@ def test_deleted_subject_is_subject_not_found(token_service: TokenClient) -> Non
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_reimported_subject_keeps_old_pass_revoked(token_service: TokenClient) -> None:
+def test_reimported_subject_keeps_old_pass_revoked(token_service: RunningTokenService) -> None:
     old = token_service.issue("S00010").token
     token_service.stub.DeleteSubject(pb.DeleteSubjectRequest(kind=STUDENT, subject_id="S00010"))
     from tests.conftest import students_csv
@@ -215,13 +219,13 @@ def test_reimported_subject_keeps_old_pass_revoked(token_service: TokenClient) -
     ["x", "a.b", "a.b.c.d", "....", "é.é.é", "\x00\x01\x02", "eyJ.eyJ.sig", "ab\u202e.cd.ef",
      "%%%.%%%.%%%", "e30.e30.e30", "bnVsbA.bnVsbA.bnVsbA"],
 )  # fmt: skip
-def test_garbage_is_malformed(token_service: TokenClient, garbage: str) -> None:
+def test_garbage_is_malformed(token_service: RunningTokenService, garbage: str) -> None:
     verdict = token_service.verify(garbage)
     assert not verdict.valid
     assert verdict.failure_reason in (R.FAILURE_REASON_MALFORMED, R.FAILURE_REASON_UNKNOWN_KEY)
 
 
-def test_empty_or_oversized_token_is_invalid_argument(token_service: TokenClient) -> None:
+def test_empty_or_oversized_token_is_invalid_argument(token_service: RunningTokenService) -> None:
     for token, words in (("", "empty"), ("a" * 4097, "4096")):
         with pytest.raises(grpc.RpcError) as raised:
             token_service.verify(token)
@@ -229,7 +233,7 @@ def test_empty_or_oversized_token_is_invalid_argument(token_service: TokenClient
         assert words in raised.value.details()
 
 
-def test_legacy_pass_verifies_and_maps_to_subject(token_service: TokenClient) -> None:
+def test_legacy_pass_verifies_and_maps_to_subject(token_service: RunningTokenService) -> None:
     student = jwt.encode(
         {"type": "STUDENT", "student_id": "S00011", "email": "s11@campus.edu",
          "registration_no": "R0000011",
@@ -249,7 +253,9 @@ def test_legacy_pass_verifies_and_maps_to_subject(token_service: TokenClient) ->
     assert token_service.verify(stall, STUDENT).failure_reason == R.FAILURE_REASON_WRONG_KIND
 
 
-def test_legacy_pass_with_bad_checksum_or_secret_is_rejected(token_service: TokenClient) -> None:
+def test_legacy_pass_with_bad_checksum_or_secret_is_rejected(
+    token_service: RunningTokenService,
+) -> None:
     claims = {"type": "STUDENT", "student_id": "S00012", "email": "s12@campus.edu",
               "checksum": "0000000000000000", "iat": 1700000000}  # fmt: skip
     bad_checksum = jwt.encode(claims, LEGACY_SECRET, algorithm="HS256")
@@ -259,7 +265,7 @@ def test_legacy_pass_with_bad_checksum_or_secret_is_rejected(token_service: Toke
     assert token_service.verify(wrong_secret).failure_reason == R.FAILURE_REASON_BAD_SIGNATURE
 
 
-def test_legacy_pass_is_revoked_by_rotation(token_service: TokenClient) -> None:
+def test_legacy_pass_is_revoked_by_rotation(token_service: RunningTokenService) -> None:
     legacy = jwt.encode(
         {"type": "STUDENT", "student_id": "S00013", "email": "s13@campus.edu",
          "checksum": legacy_checksum("S00013", "s13@campus.edu", LEGACY_SECRET)},
@@ -270,7 +276,9 @@ def test_legacy_pass_is_revoked_by_rotation(token_service: TokenClient) -> None:
     assert token_service.verify(legacy).failure_reason == R.FAILURE_REASON_REVOKED
 
 
-def test_jwks_has_public_members_only_and_verifies_offline(token_service: TokenClient) -> None:
+def test_jwks_has_public_members_only_and_verifies_offline(
+    token_service: RunningTokenService,
+) -> None:
     jwks = token_service.stub.GetJwks(pb.GetJwksRequest())
     assert jwks.active_kid in {key.kid for key in jwks.keys}
     token = token_service.issue("S00014").token
