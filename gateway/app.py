@@ -26,7 +26,7 @@ from gateway.clients import Backends
 from gateway.compression import Compression
 from gateway.errors import ApiError, problem, problem_for
 from gateway.hotpath import HotPath
-from gateway.metrics import HttpMetrics, NearCacheMetrics
+from gateway.metrics import HttpMetrics, NearCacheMetrics, route_template
 from gateway.nearcache import NearCache
 from gateway.openapi import build_openapi
 from gateway.settings import GatewaySettings
@@ -147,7 +147,7 @@ async def _api_error(request: Request, error: Exception) -> Response:
     error = cast(ApiError, error)  # Starlette calls this handler for ApiError only
     if error.status >= 500:
         request_id = request.scope.get("state", {}).get("request_id")
-        log.warning("%s %s: %s", request.method, request.url.path, error.detail,
+        log.warning("%s %s: %s", request.method, route_template(request.scope), error.detail,
                     extra={"request_id": request_id})  # fmt: skip
     return problem_for(error)
 
@@ -161,7 +161,9 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    log.error(
+        "unhandled error on %s %s", request.method, route_template(request.scope), exc_info=error
+    )
     return problem(500, "internal error; the request id names it in the logs")
 
 

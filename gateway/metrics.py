@@ -16,6 +16,12 @@ from gateway.nearcache import NearCache
 from qrpass.core.grpc_metrics import LATENCY_BUCKETS
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's template (`/v1/{kind}/{id}/qr`), never the raw path, which carries
+    subject ids: what metrics, the access log and error logs name a request by."""
+    return getattr(scope.get("route"), "path_format", None) or "unmatched"
+
+
 class HttpMetrics:
     """Pure ASGI middleware; the route label is the matched template, never the raw path."""
 
@@ -62,8 +68,7 @@ class HttpMetrics:
             await self.app(scope, receive, send_with_status)
         finally:
             self.in_flight.dec()
-            route = scope.get("route")
-            template = getattr(route, "path_format", None) or "unmatched"
+            template = route_template(scope)
             method = scope["method"]
             self.requests.labels(template, method, str(status)).inc()
             seconds = time.perf_counter() - start
