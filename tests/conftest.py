@@ -117,6 +117,13 @@ class RunningTokenService:
     def keys_dir(self) -> Path:
         return Path(self.env["QRPASS_KEYS_DIR"])
 
+    def another_replica(self) -> RunningTokenService:
+        """A second process on the same database and keys, as another pod would be."""
+        service = self.service
+        return RunningTokenService(
+            ServiceProcess("token_service", service.env, service.workdir).start()
+        )
+
     def import_csv(self, content: bytes, kind: int = STUDENT) -> token_pb.ImportSubjectsResponse:
         return self.stub.ImportSubjects(token_pb.ImportSubjectsRequest(kind=kind, content=content))
 

@@ -18,7 +18,6 @@ from joserfc.jwk import KeySet
 from qrpass.token.v1 import token_service_pb2 as pb
 from tests.conftest import STALL, STUDENT, RunningTokenService, stalls_csv, students_csv
 from tests.support.metrics import value
-from tests.support.services import ServiceProcess
 
 IN, OUT = pb.DIRECTION_IN, pb.DIRECTION_OUT
 
@@ -252,9 +251,7 @@ def test_two_gates_on_two_replicas_scanning_at_once_admit_exactly_once(
 ) -> None:
     """The issue's race: one pass at two gates at the same instant, on two replicas, many times."""
     first = start_token_service("postgres")
-    second = RunningTokenService(
-        ServiceProcess("token_service", first.env, first.service.workdir).start()
-    )
+    second = first.another_replica()
     try:
         seen = first.import_csv(students_csv(60, prefix="R")).sequence
         tokens = [first.issue(f"R{i:05d}").token for i in range(1, 61)]

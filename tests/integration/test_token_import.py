@@ -131,13 +131,8 @@ def test_concurrent_imports_of_the_same_new_ids_on_two_replicas_are_serialized(
     """Two replicas on one PostgreSQL import the same new subjects at once: no IntegrityError."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.conftest import RunningTokenService
-    from tests.support.services import ServiceProcess
-
     first = start_token_service("postgres")
-    second = RunningTokenService(
-        ServiceProcess("token_service", first.env, first.service.workdir).start()
-    )
+    second = first.another_replica()
     try:
         content = students_csv(3000, start=1, prefix="C")
         with ThreadPoolExecutor(6) as pool:
