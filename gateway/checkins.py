@@ -4,20 +4,21 @@ module only turns JSON into the RPC's request and back."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.protobuf.timestamp_pb2 import Timestamp
+from msgspec import UNSET, Struct
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from gateway.answers import CheckIn, CheckIns, Deleted, Entered, Ledger, LedgerScan, json_response
+from gateway.bodies import RFC3339_WORDS, BatchCheckInRequest, CheckInRequest, decode
 from gateway.errors import ApiError
+from gateway.names import FAILURE_NAMES
 from gateway.routes import (
     MAX_VERIFY_BODY,
     backends,
-    failure_name,
-    json_object,
     near_cache,
     only_params,
+    read_body,
     request_id,
     verdict_fields,
 )
@@ -37,88 +38,59 @@ from qrpass.vocabulary import (
 MAX_BATCH_BODY = MAX_BATCH_SCANS * (MAX_VERIFY_BODY // 2) + MAX_VERIFY_BODY
 BATCH_DEADLINE_SECONDS = 60.0
 PRUNE_DEADLINE_SECONDS = 60.0
-_SCAN_FIELDS = {"token", "gate", "direction", "scan_id", "scanned_at"}
 _SCANS_QUERY = {"kind", "subject_id", "gate", "since", "page_size", "page_token", "inside"}
 
 
-def _timestamp(name: str, value: object) -> Timestamp:
+def _timestamp(name: str, value: str) -> Timestamp:
     try:
-        if not isinstance(value, str):
-            raise ValueError
         return timestamp(value)
     except ValueError:
-        raise ApiError(
-            400, f"{name} must be an RFC 3339 time with its offset, e.g. 2026-05-01T09:02:00Z"
-        ) from None
+        raise ApiError(400, f"{name} must be {RFC3339_WORDS}") from None
 
 
 def _rfc3339(stamp: Timestamp) -> str:
     return stamp.ToJsonString()
 
 
-def _string(data: dict[str, Any], name: str, where: str, *, required: bool) -> str:
-    value = data.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value):
-        need = "a non-empty string" if required else "a string"
-        raise ApiError(400, f"{where}{name} must be {need}")
-    return value
-
-
-def _check_in_request(data: object, where: str = "") -> token_pb.CheckInRequest:
-    """The RPC request for one scan's JSON; `where` names the scan in a batch's messages."""
-    if not isinstance(data, dict):
-        raise ApiError(400, f"{where or 'the body'} must be a JSON object")
-    unknown = set(data) - _SCAN_FIELDS
-    if unknown:
-        raise ApiError(400, f"{where}unknown field {sorted(unknown)[0]!r}; use "
-                       + ", ".join(sorted(_SCAN_FIELDS)))  # fmt: skip
-    direction = data.get("direction", "in")
-    if direction not in DIRECTIONS:
-        raise ApiError(400, f"{where}direction must be 'in' or 'out'")
+def _check_in_request(scan: CheckInRequest, where: str = "") -> token_pb.CheckInRequest:
+    """The RPC request for one scan; `where` names the scan in a batch's messages."""
     request = token_pb.CheckInRequest(
-        token=_string(data, "token", where, required=True),
-        gate=_string(data, "gate", where, required=True),
-        direction=DIRECTIONS[direction],
-        scan_id=_string(data, "scan_id", where, required=False),
-    )
-    if data.get("scanned_at") is not None:
-        request.scanned_at.CopyFrom(_timestamp(f"{where}scanned_at", data["scanned_at"]))
+        token=scan.token, gate=scan.gate, direction=DIRECTIONS[scan.direction],
+        scan_id=scan.scan_id or "",
+    )  # fmt: skip
+    if scan.scanned_at is not None:
+        request.scanned_at.CopyFrom(_timestamp(f"{where}scanned_at", scan.scanned_at))
     return request
 
 
-def _check_in_fields(reply: token_pb.CheckInResponse) -> dict[str, object]:
-    body = verdict_fields(reply.verification)
-    body["admission"] = ADMISSION_NAMES[reply.admission]
-    if reply.HasField("entered"):
-        body["entered"] = {"at": _rfc3339(reply.entered.at), "gate": reply.entered.gate}
-    body["scan_id"] = reply.scan_id or None
-    body["scanned_at"] = _rfc3339(reply.scanned_at)
-    return body
+def _check_in(reply: token_pb.CheckInResponse) -> Struct:
+    entered = reply.entered if reply.HasField("entered") else None
+    return CheckIn(
+        **verdict_fields(reply.verification),
+        admission=ADMISSION_NAMES[reply.admission],
+        entered=Entered(at=_rfc3339(entered.at), gate=entered.gate) if entered else UNSET,
+        scan_id=reply.scan_id or None,
+        scanned_at=_rfc3339(reply.scanned_at),
+    )
 
 
 async def check_in(request: Request) -> Response:
-    scan = _check_in_request(await json_object(request, MAX_VERIFY_BODY))
+    body = decode(CheckInRequest, await read_body(request, MAX_VERIFY_BODY))
+    scan = _check_in_request(body)
     scan.min_sequence = near_cache(request).sequence
     reply = await backends(request).token.check_in(scan, request_id=request_id(request))
-    return JSONResponse(_check_in_fields(reply))
+    return json_response(_check_in(reply))
 
 
 async def check_in_batch(request: Request) -> Response:
-    data = await json_object(request, MAX_BATCH_BODY)
-    scans = data.get("scans")
-    if not isinstance(scans, list) or set(data) != {"scans"}:
-        raise ApiError(400, 'the body must be {"scans": [...]}')
-    if len(scans) > MAX_BATCH_SCANS:
-        raise ApiError(400, f"a batch holds at most {MAX_BATCH_SCANS} scans, got {len(scans)}")
+    body = decode(BatchCheckInRequest, await read_body(request, MAX_BATCH_BODY))
     batch = token_pb.BatchCheckInRequest(
-        scans=[_check_in_request(scan, f"scans[{i}].") for i, scan in enumerate(scans)]
+        scans=[_check_in_request(scan, f"scans[{i}].") for i, scan in enumerate(body.scans)]
     )
     reply = await backends(request).token.batch_check_in(
         batch, timeout=BATCH_DEADLINE_SECONDS, request_id=request_id(request)
     )
-    return JSONResponse({"results": [_check_in_fields(result) for result in reply.results]})
+    return json_response(CheckIns(results=[_check_in(result) for result in reply.results]))
 
 
 async def revocations(request: Request) -> Response:
@@ -130,19 +102,19 @@ async def revocations(request: Request) -> Response:
     return Response(reply.signed_list.encode(), 200, headers, media_type="application/jose")
 
 
-def _scan_fields(scan: token_pb.Scan) -> dict[str, object]:
+def _ledger_scan(scan: token_pb.Scan) -> LedgerScan:
     kind = BY_VALUE.get(scan.kind)
-    return {
-        "id": scan.id,
-        "kind": kind.name if kind else None,
-        "subject_id": scan.subject_id or None,
-        "gate": scan.gate,
-        "direction": DIRECTION_NAMES[scan.direction],
-        "scanned_at": _rfc3339(scan.scanned_at),
-        "scan_id": scan.scan_id or None,
-        "admission": ADMISSION_NAMES[scan.admission],
-        "error": failure_name(scan.failure_reason) if scan.failure_reason else None,
-    }
+    return LedgerScan(
+        id=scan.id,
+        kind=kind.name if kind else None,
+        subject_id=scan.subject_id or None,
+        gate=scan.gate,
+        direction=DIRECTION_NAMES[scan.direction],
+        scanned_at=_rfc3339(scan.scanned_at),
+        scan_id=scan.scan_id or None,
+        admission=ADMISSION_NAMES[scan.admission],
+        error=FAILURE_NAMES.get(scan.failure_reason),
+    )
 
 
 async def list_scans(request: Request) -> Response:
@@ -168,12 +140,12 @@ async def list_scans(request: Request) -> Response:
         raise ApiError(400, "inside must be true or false")
     listing.inside = query.get("inside") == "true"
     reply = await backends(request).token.list_scans(listing, request_id=request_id(request))
-    return JSONResponse(
-        {
-            "scans": [_scan_fields(scan) for scan in reply.scans],
-            "next_page_token": reply.next_page_token,
-            "inside": {BY_VALUE[count.kind].name: count.count for count in reply.inside},
-        }
+    return json_response(
+        Ledger(
+            scans=[_ledger_scan(scan) for scan in reply.scans],
+            next_page_token=reply.next_page_token,
+            inside={BY_VALUE[count.kind].name: count.count for count in reply.inside},
+        )
     )
 
 
@@ -185,4 +157,4 @@ async def prune_scans(request: Request) -> Response:
     reply = await backends(request).token.prune_scans(
         before, timeout=PRUNE_DEADLINE_SECONDS, request_id=request_id(request)
     )
-    return JSONResponse({"deleted": reply.deleted})
+    return json_response(Deleted(deleted=reply.deleted))

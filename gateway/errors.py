@@ -7,12 +7,14 @@ ApiError                   an HTTP error with a title and a detail that says wha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import grpc
+import msgspec
+from msgspec import UNSET
 from starlette.responses import Response
 
+from gateway.answers import Problem, RowProblem
 from qrpass.core.grpc_metrics import SERVICE_MESSAGE_KEY
 
 # google/rpc/code.proto's HTTP mapping, as grpc-gateway v2 applies it.
@@ -39,6 +41,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Content Too Large",
     415: "Unsupported Media Type",
@@ -54,7 +57,7 @@ TITLES = {
 
 
 class ApiError(Exception):
-    """An error answered as problem+json; `extra` adds members such as `errors`."""
+    """An error answered as problem+json; `errors` lists an import's faulty rows."""
 
     def __init__(
         self,
@@ -62,13 +65,13 @@ class ApiError(Exception):
         detail: str,
         *,
         headers: Mapping[str, str] | None = None,
-        extra: Mapping[str, object] | None = None,
+        errors: list[RowProblem] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
-        self.extra = dict(extra or {})
+        self.errors = errors
 
 
 def from_rpc_error(
@@ -90,19 +93,20 @@ def from_rpc_error(
     return ApiError(status, detail)
 
 
-def problem(status: int, detail: str, extra: Mapping[str, object] | None = None) -> Response:
+def problem_body(status: int, detail: str, errors: list[RowProblem] | None = None) -> bytes:
     title = TITLES.get(status, "Error")
-    body = {
-        "type": f"https://qrpass.dev/problems/{title.lower().replace(' ', '-')}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **(extra or {}),
-    }
-    return Response(json.dumps(body), status, media_type="application/problem+json")
+    return msgspec.json.encode(Problem(
+        type=f"https://qrpass.dev/problems/{title.lower().replace(' ', '-')}",
+        title=title, status=status, detail=detail, errors=UNSET if errors is None else errors,
+    ))  # fmt: skip
+
+
+def problem(status: int, detail: str, errors: list[RowProblem] | None = None) -> Response:
+    body = problem_body(status, detail, errors)
+    return Response(body, status, media_type="application/problem+json")
 
 
 def problem_for(error: ApiError) -> Response:
-    response = problem(error.status, error.detail, error.extra)
+    response = problem(error.status, error.detail, error.errors)
     response.headers.update(error.headers)
     return response

@@ -9,12 +9,14 @@ silent they are dropped and every pass goes through the services until it is bac
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import msgspec
+
+from gateway.answers import Pass
 from gateway.compression import gzipped
 
 # The stream carries a heartbeat twice a second; past this silence the cache stops serving.
@@ -24,15 +26,8 @@ _ENTRY_OVERHEAD_BYTES = 400  # dict slot, key tuple, the entry object and its st
 
 def pass_body(token: str, png: bytes, cached: bool) -> bytes:
     """The pass body the mobile backend consumes: token, data-URL PNG, and whether it was a hit."""
-    return json.dumps(
-        {
-            "success": True,
-            "qr_token": token,
-            "qr_image": "data:image/png;base64," + base64.b64encode(png).decode(),
-            "cached": cached,
-        },
-        separators=(",", ":"),
-    ).encode()
+    data_url = "data:image/png;base64," + base64.b64encode(png).decode()
+    return msgspec.json.encode(Pass(success=True, qr_token=token, qr_image=data_url, cached=cached))
 
 
 @dataclass

@@ -11,21 +11,20 @@ Idle keep-alive connections between requests are closed by uvicorn's own keep-al
 from __future__ import annotations
 
 import asyncio
-import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.errors import TITLES, problem_body
 
 MAX_HEAD_BYTES = 16 * 1024
 HEAD_TIMEOUT_SECONDS = 10.0
 
 
-def _closing_problem(status: int, title: str, detail: str) -> bytes:
+def _closing_problem(status: int, detail: str) -> bytes:
     """A whole HTTP/1.1 problem+json response that closes the connection."""
-    slug = title.lower().replace(" ", "-")
-    body = json.dumps({"type": f"https://qrpass.dev/problems/{slug}", "title": title,
-                       "status": status, "detail": detail}).encode()  # fmt: skip
+    body = problem_body(status, detail)
     head = (
-        f"HTTP/1.1 {status} {title}\r\ncontent-type: application/problem+json\r\n"
+        f"HTTP/1.1 {status} {TITLES[status]}\r\ncontent-type: application/problem+json\r\n"
         f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
@@ -33,12 +32,10 @@ def _closing_problem(status: int, title: str, detail: str) -> bytes:
 
 _TOO_LARGE = _closing_problem(
     431,
-    "Request Header Fields Too Large",
     f"the request line and headers must fit in {MAX_HEAD_BYTES} bytes",
 )
 _TOO_SLOW = _closing_problem(
     408,
-    "Request Timeout",
     f"the request line and headers must arrive within {HEAD_TIMEOUT_SECONDS:g} s",
 )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -12,9 +10,24 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.answers import (
+    CacheStats,
+    Deleted,
+    Imported,
+    Jwk,
+    Jwks,
+    Ready,
+    Rotated,
+    RowProblem,
+    Status,
+    Verdict,
+    json_response,
+)
+from gateway.bodies import InvalidateRequest, VerifyRequest, decode
 from gateway.clients import Backends
 from gateway.errors import ApiError
 from gateway.hotpath import IMAGE_MAX_AGE_SECONDS, JSON_HEADERS, etag_matches, image_headers
+from gateway.names import FAILURE_NAMES
 from gateway.nearcache import Entry, NearCache, pass_body
 from qrpass.core.config import is_ascii_number
 from qrpass.image.v1 import image_service_pb2 as image_pb
@@ -30,7 +43,6 @@ from qrpass.vocabulary import (
     ID_RULE,
     MAX_BORDER,
     MAX_SIDE_PX,
-    MAX_TOKEN_BYTES,
     MIN_SCALE,
     Kind,
 )
@@ -38,7 +50,6 @@ from qrpass.vocabulary import (
 MAX_VERIFY_BODY = 16 * 1024
 MAX_IMPORT_BODY = 21 * 1024 * 1024  # the token service refuses files over 20 MB itself
 _IMAGE_PARAMS = {"scale", "border", "ec", "dark", "light"}
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -190,91 +201,47 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def json_object(request: Request, limit: int) -> dict[str, Any]:
-    body = await read_body(request, limit)
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ApiError(400, "the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    # "\\ud800" is valid JSON but no text: gRPC's UTF-8 could not carry it. Only a body with
-    # such an escape is checked through (a surrogate pair, e.g. an emoji, is fine).
-    if _SURROGATE_ESCAPE.search(body):
-        try:
-            json.dumps(data, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            raise ApiError(
-                400, "the body holds a lone UTF-16 surrogate (\\ud800-\\udfff)"
-            ) from None
-    return data
-
-
-def token_field(data: dict[str, Any]) -> str:
-    """The body's `token`: a non-empty string no longer than any pass."""
-    token = data.get("token")
-    if not isinstance(token, str) or not token:
-        raise ApiError(400, "token must be a non-empty string")
-    if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
-        raise ApiError(400, f"token is longer than {MAX_TOKEN_BYTES} bytes")
-    return token
-
-
 async def verify(request: Request) -> Response:
-    data = await json_object(request, MAX_VERIFY_BODY)
-    token = token_field(data)
-    expected_name = data.get("expected_kind")
-    if expected_name is not None and (
-        not isinstance(expected_name, str) or expected_name not in BY_NAME
-    ):
-        raise ApiError(400, f"expected_kind must be {' or '.join(map(repr, BY_NAME))}")
+    body = decode(VerifyRequest, await read_body(request, MAX_VERIFY_BODY))
     reply = await backends(request).token.verify(
-        token,
-        expected_kind=BY_NAME[expected_name] if expected_name else None,
+        body.token,
+        expected_kind=BY_NAME[body.expected_kind] if body.expected_kind else None,
         min_sequence=near_cache(request).sequence,
         request_id=request_id(request),
     )
-    return JSONResponse(verdict_fields(reply))
+    return json_response(Verdict(**verdict_fields(reply)))
 
 
-def verdict_fields(reply: token_pb.VerifyTokenResponse) -> dict[str, object]:
-    """The verify answer's JSON: valid, kind, subject_id, identity, name and error."""
+def verdict_fields(reply: token_pb.VerifyTokenResponse) -> dict[str, Any]:
+    """A Verdict's fields: valid, kind, subject_id, identity, name and error."""
     subject = reply.subject
     kind = BY_VALUE.get(subject.kind)
-    body: dict[str, object] = {
+    fields: dict[str, Any] = {
         "valid": reply.valid,
         "kind": kind.name if kind else None,
         "subject_id": subject.id or None,
+        "error": None if reply.valid else FAILURE_NAMES[reply.failure_reason],
     }
     if kind is not None:  # the original's field, which scanner code written against it reads
-        body[kind.id_field] = subject.id
+        fields[kind.id_field] = subject.id
     if kind is not None and getattr(subject, kind.identity_field):
-        body[kind.identity_field] = getattr(subject, kind.identity_field)
+        fields[kind.identity_field] = getattr(subject, kind.identity_field)
     if subject.name:
-        body["name"] = subject.name
-    body["error"] = None if reply.valid else failure_name(reply.failure_reason)
-    return body
-
-
-def failure_name(reason: token_pb.FailureReason.ValueType) -> str:
-    """ "revoked", "expired", ...: the proto's FailureReason name in the JSON's words."""
-    return token_pb.FailureReason.Name(reason).removeprefix("FAILURE_REASON_").lower()
+        fields["name"] = subject.name
+    return fields
 
 
 async def jwks(request: Request) -> Response:
     reply = await backends(request).token.jwks(request_id=request_id(request))
-    keys = [
-        {"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid, "alg": k.alg, "use": k.use}
-        for k in reply.keys
-    ]
-    return JSONResponse({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})
+    keys = [Jwk(kty=k.kty, crv=k.crv, x=k.x, kid=k.kid, alg=k.alg, use=k.use) for k in reply.keys]
+    return json_response(Jwks(keys=keys), headers={"Cache-Control": "public, max-age=300"})
 
 
 async def rotate(request: Request) -> Response:
     kind, subject_id = _subject(request)
     reply = await backends(request).token.rotate(kind, subject_id, request_id=request_id(request))
     near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
-    return JSONResponse({"qr_token": reply.token})
+    return json_response(Rotated(qr_token=reply.token))
 
 
 async def delete_subject(request: Request) -> Response:
@@ -327,58 +294,42 @@ async def import_subjects(request: Request) -> Response:
         )) from None  # fmt: skip
     near_cache(request).wrote(kind.plural, None, reply.sequence)
     if reply.errors:
-        errors = [{"line": e.line, "field": e.field, "reason": e.reason} for e in reply.errors]
+        errors = [RowProblem(line=e.line, field=e.field, reason=e.reason) for e in reply.errors]
         raise ApiError(422, f"{len(errors)} problem(s) in the file; nothing was written",
-                       extra={"errors": errors})  # fmt: skip
-    return JSONResponse(
-        {"created": reply.created, "updated": reply.updated, "unchanged": reply.unchanged}
+                       errors=errors)  # fmt: skip
+    return json_response(
+        Imported(created=reply.created, updated=reply.updated, unchanged=reply.unchanged)
     )
 
 
 async def cache_stats(request: Request) -> Response:
     reply = await backends(request).image.cache_stats(request_id=request_id(request))
-    return JSONResponse(
-        {
-            "backend": reply.backend,
-            "connected": reply.connected,
-            "entries": reply.entries,
-            "memory_bytes": reply.memory_bytes,
-            "max_memory_bytes": reply.max_memory_bytes,
-            "evictions": reply.evictions,
-            # hits, misses and bypasses are this one replica's since its start; Prometheus sums
-            # qrpass_image_cache_lookups_total over all of them.
-            "replica": reply.replica,
-            "hits": reply.hits,
-            "misses": reply.misses,
-            "bypasses": reply.bypasses,
-            "hit_ratio": reply.hit_ratio,
-        }
-    )
+    # The answer's fields are the reply's, by name. hits, misses and bypasses are this one
+    # replica's since its start; Prometheus sums qrpass_image_cache_lookups_total over all.
+    fields = {name: getattr(reply, name) for name in CacheStats.__struct_fields__}
+    return json_response(CacheStats(**fields))
 
 
 async def cache_clear(request: Request) -> Response:
     reply = await backends(request).image.clear_cache(timeout=300, request_id=request_id(request))
-    return JSONResponse({"deleted": reply.deleted})
+    return json_response(Deleted(deleted=reply.deleted))
 
 
 async def cache_invalidate(request: Request) -> Response:
     """Drops one pass's cached images, every variant (the original's clearQRCache(token)).
     A gateway's near-cache may still hold the default PNG: the same bytes a render would make."""
-    data = await json_object(request, MAX_VERIFY_BODY)
-    if set(data) != {"token"}:
-        raise ApiError(400, 'the body must be {"token": "..."}')
-    token = token_field(data)
-    reply = await backends(request).image.invalidate_all(token, request_id=request_id(request))
-    return JSONResponse({"deleted": reply.deleted})
+    body = decode(InvalidateRequest, await read_body(request, MAX_VERIFY_BODY))
+    reply = await backends(request).image.invalidate_all(body.token, request_id=request_id(request))
+    return json_response(Deleted(deleted=reply.deleted))
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return json_response(Status(status="ok"))
 
 
 async def readyz(request: Request) -> Response:
     # Backend outages do not make the gateway unready: verify still works without images.
-    return JSONResponse({"status": "ready", "backends": await backends(request).health()})
+    return json_response(Ready(status="ready", backends=await backends(request).health()))
 
 
 async def metrics(request: Request) -> Response:
