@@ -6,14 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access_log import AccessLog
 from gateway.nearcache import NearCache
-from qrpass.core.grpc_metrics import LATENCY_BUCKETS
+from qrpass.core.prometheus import Declare
 
 
 def route_template(scope: Scope) -> str:
@@ -28,24 +28,20 @@ class HttpMetrics:
     def __init__(
         self, app: ASGIApp, registry: CollectorRegistry, access_log: AccessLog | None
     ) -> None:
+        declare = Declare(registry)
         self.app = app
         self.access_log = access_log
-        self.requests = Counter(
+        self.requests = declare.counter(
             "http_requests_total",
             "HTTP requests, by route template, method and status.",
             ("route", "method", "status"),
-            registry=registry,
         )
-        self.seconds = Histogram(
+        self.seconds = declare.histogram(
             "http_request_duration_seconds",
             "HTTP request latency, by route template and method.",
             ("route", "method"),
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.in_flight = Gauge(
-            "http_requests_in_flight", "HTTP requests being served.", registry=registry
-        )
+        self.in_flight = declare.gauge("http_requests_in_flight", "HTTP requests being served.")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from image_service.cache import BackendStats
-from qrpass.core.grpc_metrics import LATENCY_BUCKETS
+from qrpass.core.prometheus import Declare
 
 # How often the backend's own figures are read; a scrape never waits on Redis.
 BACKEND_REFRESH_SECONDS = 15.0
@@ -19,45 +19,35 @@ class ImageMetrics:
     """Cache lookups, renders, single-flight waits, warm results and the Redis circuit."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.lookups = Counter(
+        declare = Declare(registry)
+        self.lookups = declare.counter(
             "qrpass_image_cache_lookups_total",
             "Image requests by cache result (hit, miss, bypass).",
             ("result",),
-            registry=registry,
         )
-        self.render_seconds = Histogram(
+        self.render_seconds = declare.histogram(
             "qrpass_image_render_seconds",
             "Time to render one image on the request path, queueing included.",
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.renders = Counter(
-            "qrpass_image_renders_total",
-            "Images rendered, by path (request or warm).",
-            ("path",),
-            registry=registry,
+        self.renders = declare.counter(
+            "qrpass_image_renders_total", "Images rendered, by path (request or warm).", ("path",)
         )
-        self.renders_in_flight = Gauge(
-            "qrpass_image_renders_in_flight",
-            "Renders submitted to the workers and not finished.",
-            registry=registry,
+        self.renders_in_flight = declare.gauge(
+            "qrpass_image_renders_in_flight", "Renders submitted to the workers and not finished."
         )
-        self.singleflight_waits = Counter(
+        self.singleflight_waits = declare.counter(
             "qrpass_image_singleflight_waits_total",
             "Requests that waited for another request's render of the same image.",
-            registry=registry,
         )
-        self.warm_texts = Counter(
+        self.warm_texts = declare.counter(
             "qrpass_image_warm_texts_total",
             "Texts in warm batches, by result (cached, rendered, failed).",
             ("result",),
-            registry=registry,
         )
         self.backend = BackendFigures(registry)
-        self.circuit_state = Gauge(
+        self.circuit_state = declare.gauge(
             "qrpass_redis_circuit_state",
             "The Redis circuit breaker: 0 closed, 1 open, 2 half-open.",
-            registry=registry,
         )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
+from qrpass.core.prometheus import Declare
 from qrpass.vocabulary import KINDS
 
 log = logging.getLogger(__name__)
@@ -19,61 +20,52 @@ class TokenMetrics:
     """Counters of issues, verifications by result, and import rows."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.issues = Counter(
+        declare = Declare(registry)
+        self.issues = declare.counter(
             "qrpass_token_issues_total",
             "Tokens handed out, by operation (issue or rotate).",
             ("operation",),
-            registry=registry,
         )
-        self.verifications = Counter(
+        self.verifications = declare.counter(
             "qrpass_token_verifications_total",
             "Tokens verified, by result (valid or the failure reason).",
             ("result",),
-            registry=registry,
         )
-        self.import_rows = Counter(
+        self.import_rows = declare.counter(
             "qrpass_import_rows_total",
             "Import rows, by result (created, updated, unchanged, rejected).",
             ("kind", "result"),
-            registry=registry,
         )
         self.issue = self.issues.labels("issue")  # resolved once: the hot path
-        self.index_subjects = Gauge(
+        self.index_subjects = declare.gauge(
             "qrpass_token_index_subjects",
             "Live subjects held in this replica's in-memory index, by kind.",
             ("kind",),
-            registry=registry,
         )
-        self.index_sequence = Gauge(
+        self.index_sequence = declare.gauge(
             "qrpass_token_index_sequence",
             "The change-log position this replica's index has applied.",
-            registry=registry,
         )
-        self.index_sync_failures = Counter(
+        self.index_sync_failures = declare.counter(
             "qrpass_token_index_sync_failures_total",
             "Polls of the change log that failed (the database was unreachable).",
-            registry=registry,
         )
-        self.watchers = Gauge(
+        self.watchers = declare.gauge(
             "qrpass_token_watchers",
             "Open WatchSubjectChanges streams (gateways keeping a near-cache).",
-            registry=registry,
         )
-        self.active_key_missing = Gauge(
+        self.active_key_missing = declare.gauge(
             "qrpass_token_active_key_missing",
             "1 while the configured signing key has no usable file (signing fell back or fails).",
-            registry=registry,
         )
-        self.key_files_skipped = Gauge(
+        self.key_files_skipped = declare.gauge(
             "qrpass_token_key_files_skipped",
             "Key files in the keys directory that could not be loaded and are ignored.",
-            registry=registry,
         )
-        self.checkins = Counter(
+        self.checkins = declare.counter(
             "qrpass_token_checkins_total",
             "Scans at the gates, by admission (admitted, already_inside, exited, ...).",
             ("admission",),
-            registry=registry,
         )
 
 

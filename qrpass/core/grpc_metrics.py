@@ -9,19 +9,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from qrpass.core.authz import Continuation
+from qrpass.core.prometheus import Declare
 
 log = logging.getLogger(__name__)
-
-# The *_created series double every counter's cardinality and no dashboard of ours reads them.
-disable_created_metrics()  # type: ignore[no-untyped-call]
-
-# From 100 µs (a cache hit) to 10 s (a large import).
-LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-)  # fmt: skip
 
 # Exception class -> (status code name, fixed message or None to use the error's own).
 ErrorCodes = Mapping[type[Exception], tuple[str, str | None]]
@@ -33,21 +26,15 @@ SERVICE_MESSAGE_KEY = "qrpass-service-message"
 def _rpc_metrics(side: str, registry: CollectorRegistry) -> tuple[Counter, Counter, Histogram]:
     """The standard started/handled/handling_seconds triplet for side "server" or "client"."""
     labels = ("grpc_type", "grpc_service", "grpc_method")
-    started = Counter(
-        f"grpc_{side}_started_total", f"RPCs started on the {side}.", labels, registry=registry
-    )
-    handled = Counter(
+    declare = Declare(registry)
+    started = declare.counter(f"grpc_{side}_started_total", f"RPCs started on the {side}.", labels)
+    handled = declare.counter(
         f"grpc_{side}_handled_total",
         f"RPCs completed on the {side}, by status code.",
         (*labels, "grpc_code"),
-        registry=registry,
     )
-    seconds = Histogram(
-        f"grpc_{side}_handling_seconds",
-        f"Time to complete an RPC, seen from the {side}.",
-        labels,
-        buckets=LATENCY_BUCKETS,
-        registry=registry,
+    seconds = declare.histogram(
+        f"grpc_{side}_handling_seconds", f"Time to complete an RPC, seen from the {side}.", labels
     )
     return started, handled, seconds
 
