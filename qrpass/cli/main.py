@@ -30,6 +30,21 @@ def _bounded(number: Callable[[str], float], low: float, high: float) -> Callabl
     return parse
 
 
+def _command(
+    parent: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    text: str,
+    *,
+    description: str | None = None,
+    func: Callable[[argparse.Namespace], int] | None = None,
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help says `text` (or the longer `description`)."""
+    parser = parent.add_parser(name, help=text, description=description or text)
+    if func is not None:
+        parser.set_defaults(func=func)
+    return parser
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from qrpass.core.config import ConfigError, Env
     from token_service.migrations import upgrade
@@ -56,67 +71,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = commands.add_parser(
-        "db", help="database schema", description="database schema"
-    ).add_subparsers(dest="db", required=True)
-    db.add_parser(
-        "upgrade",
-        help="migrate DATABASE_URL to the newest schema",
-        description="migrate DATABASE_URL to the newest schema",
-    ).set_defaults(func=_db_upgrade)
+    db = _command(commands, "db", "database schema").add_subparsers(dest="db", required=True)
+    _command(db, "upgrade", "migrate DATABASE_URL to the newest schema", func=_db_upgrade)
 
-    imp = commands.add_parser(
+    imp = _command(
+        commands,
         "import",
-        help="import subjects from CSV or XLSX, all or nothing",
-        description="import subjects from CSV or XLSX, all or nothing",
+        "import subjects from CSV or XLSX, all or nothing",
+        func=subjects.import_subjects,
     )
     imp.add_argument("kind", choices=tuple(BY_PLURAL))
     imp.add_argument("file", help="CSV or XLSX with a header row")
-    imp.set_defaults(func=subjects.import_subjects)
 
     for name, func, text in (
         ("delete", subjects.delete_subject, "delete a subject; its pass stops verifying"),
         ("rotate", subjects.rotate_subject, "issue a new token; the old one verifies as revoked"),
     ):
-        sub = commands.add_parser(name, help=text, description=text)
+        sub = _command(commands, name, text, func=func)
         sub.add_argument("kind", choices=tuple(BY_NAME))
         sub.add_argument("id")
-        sub.set_defaults(func=func)
 
-    verify = commands.add_parser(
-        "verify",
-        help="verify a token; exit 0 only when valid",
-        description="verify a token; exit 0 only when valid",
+    verify = _command(
+        commands, "verify", "verify a token; exit 0 only when valid", func=subjects.verify_token
     )
     verify.add_argument("token")
-    verify.set_defaults(func=subjects.verify_token)
 
     gate.add_commands(commands)
 
-    key_commands = commands.add_parser(
-        "keys",
-        help="signing keys in QRPASS_KEYS_DIR",
-        description="signing keys in QRPASS_KEYS_DIR",
-    )
+    key_commands = _command(commands, "keys", "signing keys in QRPASS_KEYS_DIR")
     key_sub = key_commands.add_subparsers(dest="keys", required=True)
-    gen = key_sub.add_parser(
+    gen = _command(
+        key_sub,
         "generate",
-        help="write a new Ed25519 key (active if it is the first)",
-        description="write a new Ed25519 key (active if it is the first)",
+        "write a new Ed25519 key (active if it is the first)",
+        func=keys.generate,
     )
     gen.add_argument("--kid", help="key id; default: date plus random hex")
-    gen.set_defaults(func=keys.generate)
-    key_sub.add_parser(
-        "rotate",
-        help="a new active key; old keys keep verifying",
-        description="a new active key; old keys keep verifying",
-    ).set_defaults(func=keys.rotate)
+    _command(key_sub, "rotate", "a new active key; old keys keep verifying", func=keys.rotate)
 
-    warm = commands.add_parser(
-        "warm",
-        help="render every subject's pass into the cache",
-        description="render every subject's pass into the cache",
-    )
+    warm = _command(commands, "warm", "render every subject's pass into the cache", func=cache.warm)
     warm.add_argument(
         "--kind",
         type=_warm_kind,
@@ -140,47 +133,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     warm.add_argument("--pushgateway", metavar="URL", help="push the run's metrics here")
     warm.add_argument("--quiet", action="store_true", help="no progress bar")
-    warm.set_defaults(func=cache.warm)
-    commands.add_parser(
-        "stats",
-        help="print the image cache statistics",
-        description="print the image cache statistics",
-    ).set_defaults(func=cache.stats)
-    cache_commands = commands.add_parser(
-        "cache", help="the image cache", description="the image cache"
-    )
+    _command(commands, "stats", "print the image cache statistics", func=cache.stats)
+    cache_commands = _command(commands, "cache", "the image cache")
     cache_sub = cache_commands.add_subparsers(dest="cache", required=True)
-    cache_sub.add_parser(
-        "clear",
-        help="drop every cached image (SCAN + UNLINK)",
-        description="drop every cached image (SCAN + UNLINK)",
-    ).set_defaults(func=cache.clear)
-    invalidate = cache_sub.add_parser(
+    _command(cache_sub, "clear", "drop every cached image (SCAN + UNLINK)", func=cache.clear)
+    invalidate = _command(
+        cache_sub,
         "invalidate",
-        help="drop one pass's cached images, every variant",
+        "drop one pass's cached images, every variant",
         description="drop one pass's cached images: the default and every variant",
+        func=cache.invalidate,
     )
     invalidate.add_argument("token", help="the pass's token (what its QR code holds)")
-    invalidate.set_defaults(func=cache.invalidate)
 
-    check = commands.add_parser(
-        "doctor",
-        help="live self-test of a running deployment",
-        description="live self-test of a running deployment",
+    check = _command(
+        commands, "doctor", "live self-test of a running deployment", func=doctor.doctor
     )
     check.add_argument(
         "--gateway", metavar="URL", help="also check this gateway, e.g. http://host:8080"
     )
-    check.set_defaults(func=doctor.doctor)
 
-    run_up = commands.add_parser(
-        "up",
-        help="run token_service, image_service and gateway",
-        description="run token_service, image_service and gateway",
-    )
+    run_up = _command(commands, "up", "run token_service, image_service and gateway", func=up.up)
     run_up.add_argument("--seed-demo", action="store_true", help="seed demo subjects if empty")
     run_up.add_argument("--no-warm", action="store_true", help="skip the background cache warm")
-    run_up.set_defaults(func=up.up)
     return parser
 
 
