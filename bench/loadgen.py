@@ -134,15 +134,23 @@ async def open_loop(
         tasks.append(asyncio.ensure_future(fire(i, intended)))
         if on_progress is not None and i % 100 == 0:
             on_progress(i)
-    _, unfinished = await asyncio.wait(tasks, timeout=grace)
+    await _settle(tasks, grace, result, t0, cpu0)
+    while not pool.empty():
+        await pool.get_nowait().close()
+    return result
+
+
+async def _settle(
+    tasks: list[asyncio.Future[None]], timeout: float, result: LoadResult, t0: float, cpu0: float
+) -> None:
+    """Waits up to `timeout` for the fetches; those still unanswered are cancelled and counted as
+    errors. Then the run's wall and client CPU time are taken."""
+    _, unfinished = await asyncio.wait(tasks, timeout=timeout)
     for task in unfinished:
         task.cancel()
     result.errors += len(unfinished)
     result.seconds = time.perf_counter() - t0
     result.client_cpu_seconds = _cpu() - cpu0
-    while not pool.empty():
-        await pool.get_nowait().close()
-    return result
 
 
 async def closed_loop(
@@ -187,11 +195,6 @@ async def simultaneous(
         await _one(connection, path, start, result)
 
     tasks = [asyncio.ensure_future(fetch(c, p)) for c, p in zip(connections, paths, strict=True)]
-    _, unfinished = await asyncio.wait(tasks, timeout=timeout)
-    for task in unfinished:
-        task.cancel()
-    result.errors += len(unfinished)
-    result.seconds = time.perf_counter() - t0
-    result.client_cpu_seconds = _cpu() - cpu0
+    await _settle(tasks, timeout, result, t0, cpu0)
     await asyncio.gather(*(c.close() for c in connections))
     return result

@@ -16,7 +16,6 @@ from image_service.metrics import BACKEND_REFRESH_SECONDS, ImageMetrics
 from image_service.pool import RenderPool, RenderWorkerLost
 from image_service.servicer import ImageServicer
 from image_service.settings import ImageSettings
-from qrpass.core.grpc_metrics import ServerInterceptor
 from qrpass.core.grpc_server import MIB, MessageLimits, RunningServer, Service, create_server
 from qrpass.image.v1 import image_service_pb2 as pb
 from qrpass.image.v1 import image_service_pb2_grpc as pb_grpc
@@ -69,14 +68,14 @@ async def create_image_server(
     """Start an image service; `pool` must be started first (its workers fork before gRPC)."""
     metrics = ImageMetrics(registry)
     book = ImageBook(build_cache(settings, metrics), pool, metrics)
-    service = Service(SERVICE_NAME, ImageServicer(book), pb_grpc.add_ImageServiceServicer_to_server)
-    running = await create_server(
-        address or settings.listen_addr,
-        [service],
-        security=settings.grpc,
-        limits=LIMITS,
-        interceptors=[ServerInterceptor(registry, _ERRORS)],
+    service = Service(
+        SERVICE_NAME,
+        ImageServicer(book),
+        pb_grpc.add_ImageServiceServicer_to_server,
+        LIMITS,
+        _ERRORS,
     )
+    running = await create_server(address or settings.listen_addr, service, settings.grpc, registry)
     reader = asyncio.ensure_future(_read_backend(book))
     running.on_stop.append(reader.cancel)
     return running

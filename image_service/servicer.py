@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from typing import Any
 
@@ -62,12 +63,7 @@ class ImageServicer(pb_grpc.ImageServiceServicer):
         self, request: pb.WarmQrCodesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.WarmQrCodesResponse:
         counts = await self._book.warm(list(request.texts), options_from(request.options))
-        return pb.WarmQrCodesResponse(
-            requested=counts.requested,
-            already_cached=counts.already_cached,
-            rendered=counts.rendered,
-            failed=counts.failed,
-        )
+        return pb.WarmQrCodesResponse(**dataclasses.asdict(counts))  # the same fields
 
     async def InvalidateQrCode(
         self, request: pb.InvalidateQrCodeRequest, context: grpc.aio.ServicerContext[Any, Any]

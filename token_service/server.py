@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client import CollectorRegistry
 from sqlalchemy import inspect
 
-from qrpass.core.grpc_metrics import ServerInterceptor
 from qrpass.core.grpc_server import MIB, MessageLimits, RunningServer, Service, create_server
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
@@ -81,14 +80,10 @@ async def create_token_server(
         book, index, metrics, executor, ThreadPoolExecutor(2, "import"), gate,
         RevocationList(store, keyring),
     )  # fmt: skip
-    service = Service(SERVICE_NAME, servicer, pb_grpc.add_TokenServiceServicer_to_server)
-    running = await create_server(
-        address or settings.listen_addr,
-        [service],
-        security=settings.grpc,
-        limits=LIMITS,
-        interceptors=[ServerInterceptor(registry, STATUS_CODES)],
+    service = Service(
+        SERVICE_NAME, servicer, pb_grpc.add_TokenServiceServicer_to_server, LIMITS, STATUS_CODES
     )
+    running = await create_server(address or settings.listen_addr, service, settings.grpc, registry)
     follower = asyncio.ensure_future(follow_changes(index, keyring, metrics, executor))
     running.on_stop += [follower.cancel, servicer.end_watches]
     return running

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -256,15 +257,10 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
                     for p in result.problems
                 ]
             )
-        counts = result.counts
-        for name in ("created", "updated", "unchanged"):
-            self._metrics.import_rows.labels(kind, name).inc(getattr(counts, name))
-        return pb.ImportSubjectsResponse(
-            created=counts.created,
-            updated=counts.updated,
-            unchanged=counts.unchanged,
-            sequence=result.sequence,
-        )
+        counts = dataclasses.asdict(result.counts)  # created, updated, unchanged
+        for name, count in counts.items():
+            self._metrics.import_rows.labels(kind, name).inc(count)
+        return pb.ImportSubjectsResponse(**counts, sequence=result.sequence)
 
     async def DeleteSubject(
         self, request: pb.DeleteSubjectRequest, context: grpc.aio.ServicerContext[Any, Any]

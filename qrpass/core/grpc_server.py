@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
 
 from qrpass.core.authz import AuthzPolicy, interceptors_for
 from qrpass.core.config import CommonSettings, ConfigError, Env, TlsSettings
+from qrpass.core.grpc_metrics import ErrorCodes, ServerInterceptor
 from qrpass.core.tls import server_credentials
 
 log = logging.getLogger(__name__)
@@ -82,11 +84,14 @@ class GrpcServerSettings:
 
 @dataclass(frozen=True)
 class Service:
-    """A servicer with the generated function that registers it and its full proto name."""
+    """A servicer with the generated function that registers it, its full proto name, its
+    message limits and how its domain errors map to status codes."""
 
     name: str
     servicer: Any
     register: Callable[[Any, grpc.aio.Server], None]
+    limits: MessageLimits
+    error_codes: ErrorCodes
 
 
 @dataclass
@@ -118,32 +123,28 @@ class RunningServer:
 
 
 async def create_server(
-    address: str,
-    services: Sequence[Service],
-    *,
-    security: GrpcServerSettings,
-    limits: MessageLimits,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    address: str, service: Service, security: GrpcServerSettings, registry: CollectorRegistry
 ) -> RunningServer:
     """Build, bind and start a server; bind "127.0.0.1:0" to get a free port.
 
-    `interceptors` run outside the authorization check, so refused calls are still counted.
+    The metrics and error-mapping interceptor runs outside the authorization check, so refused
+    calls are still counted.
     """
     options = (
         *SERVER_OPTIONS,
-        ("grpc.max_receive_message_length", limits.receive_bytes),
-        ("grpc.max_send_message_length", limits.send_bytes),
+        ("grpc.max_receive_message_length", service.limits.receive_bytes),
+        ("grpc.max_send_message_length", service.limits.send_bytes),
     )
+    metered = ServerInterceptor(registry, service.error_codes)
     server = grpc.aio.server(
-        interceptors=(*interceptors, *interceptors_for(security.policy)),
+        interceptors=(metered, *interceptors_for(security.policy)),
         options=options,
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )
-    for service in services:
-        service.register(service.servicer, server)
+    service.register(service.servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = tuple(s.name for s in services)
+    names = (service.name,)
     if security.reflection:
         reflection.enable_server_reflection(
             (
