@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 from tqdm import tqdm
 
-from qrpass.cli.rpc import CommandFailed, Targets, run
+from qrpass.cli.rpc import CommandFailed, Targets, run, with_images
 from qrpass.core.clients import ImageClient, TokenClient
 from qrpass.vocabulary import KINDS, Kind
 
@@ -193,42 +193,31 @@ def warm(args: argparse.Namespace) -> int:
     return run(command)
 
 
-def stats(args: argparse.Namespace) -> int:
-    async def command() -> int:
-        async with Targets.from_env().image_client() as images:
-            reply = await images.cache_stats()
-        print(
-            f"backend      {reply.backend} ({'connected' if reply.connected else 'DISCONNECTED'})"
-        )
-        print(f"entries      {reply.entries}")
-        limit = f"{reply.max_memory_bytes / MIB:.1f} MiB" if reply.max_memory_bytes else "none"
-        print(f"memory       {reply.memory_bytes / MIB:.1f} MiB (limit {limit})")
-        print(f"evictions    {reply.evictions}")
-        print(f"replica      {reply.replica} (hits, misses and bypasses are its own)")
-        print(f"hits         {reply.hits}")
-        print(f"misses       {reply.misses}")
-        print(f"bypasses     {reply.bypasses}")
-        print(f"hit ratio    {reply.hit_ratio:.1%}")
-        return 0
-
-    return run(command)
+@with_images
+async def stats(args: argparse.Namespace, images: ImageClient) -> int:
+    reply = await images.cache_stats()
+    print(f"backend      {reply.backend} ({'connected' if reply.connected else 'DISCONNECTED'})")
+    print(f"entries      {reply.entries}")
+    limit = f"{reply.max_memory_bytes / MIB:.1f} MiB" if reply.max_memory_bytes else "none"
+    print(f"memory       {reply.memory_bytes / MIB:.1f} MiB (limit {limit})")
+    print(f"evictions    {reply.evictions}")
+    print(f"replica      {reply.replica} (hits, misses and bypasses are its own)")
+    print(f"hits         {reply.hits}")
+    print(f"misses       {reply.misses}")
+    print(f"bypasses     {reply.bypasses}")
+    print(f"hit ratio    {reply.hit_ratio:.1%}")
+    return 0
 
 
-def clear(args: argparse.Namespace) -> int:
-    async def command() -> int:
-        async with Targets.from_env().image_client() as images:
-            reply = await images.clear_cache(timeout=CLEAR_DEADLINE_SECONDS)
-        print(f"deleted {reply.deleted} cached image(s)")
-        return 0
-
-    return run(command)
+@with_images
+async def clear(args: argparse.Namespace, images: ImageClient) -> int:
+    reply = await images.clear_cache(timeout=CLEAR_DEADLINE_SECONDS)
+    print(f"deleted {reply.deleted} cached image(s)")
+    return 0
 
 
-def invalidate(args: argparse.Namespace) -> int:
-    async def command() -> int:
-        async with Targets.from_env().image_client() as images:
-            reply = await images.invalidate_all(args.token)
-        print(f"deleted {reply.deleted} cached image(s) of that pass")
-        return 0
-
-    return run(command)
+@with_images
+async def invalidate(args: argparse.Namespace, images: ImageClient) -> int:
+    reply = await images.invalidate_all(args.token)
+    print(f"deleted {reply.deleted} cached image(s) of that pass")
+    return 0

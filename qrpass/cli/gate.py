@@ -7,7 +7,8 @@ from datetime import date
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from qrpass.cli.rpc import Targets, run
+from qrpass.cli.rpc import with_tokens
+from qrpass.core.clients import TokenClient
 from qrpass.core.times import timestamp
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.vocabulary import ADMISSION_NAMES, BY_NAME, BY_VALUE, DIRECTION_NAMES
@@ -38,47 +39,41 @@ def _who(kind: int, subject_id: str) -> str:
     return f"{named.name} {subject_id}" if named else "(no subject)"
 
 
-def check_in(args: argparse.Namespace) -> int:
-    async def command() -> int:
-        direction = pb.DIRECTION_OUT if args.out else pb.DIRECTION_IN
-        request = pb.CheckInRequest(token=args.token, gate=args.gate, direction=direction)
-        async with Targets.from_env().token_client() as tokens:
-            reply = await tokens.check_in(request)
-        subject = reply.verification.subject
-        admission = ADMISSION_NAMES[reply.admission]
-        line = f"{admission}: {_who(subject.kind, subject.id)}"
-        if reply.admission == pb.ADMISSION_REJECTED:
-            reason = pb.FailureReason.Name(reply.verification.failure_reason)
-            line += f" ({reason.removeprefix('FAILURE_REASON_').lower()})"
-        elif reply.HasField("entered"):
-            line += f", entered {reply.entered.at.ToJsonString()} at gate {reply.entered.gate}"
-        print(line)
-        return 0 if reply.admission in (pb.ADMISSION_ADMITTED, pb.ADMISSION_EXITED) else 1
-
-    return run(command)
+@with_tokens
+async def check_in(args: argparse.Namespace, tokens: TokenClient) -> int:
+    direction = pb.DIRECTION_OUT if args.out else pb.DIRECTION_IN
+    request = pb.CheckInRequest(token=args.token, gate=args.gate, direction=direction)
+    reply = await tokens.check_in(request)
+    subject = reply.verification.subject
+    admission = ADMISSION_NAMES[reply.admission]
+    line = f"{admission}: {_who(subject.kind, subject.id)}"
+    if reply.admission == pb.ADMISSION_REJECTED:
+        reason = pb.FailureReason.Name(reply.verification.failure_reason)
+        line += f" ({reason.removeprefix('FAILURE_REASON_').lower()})"
+    elif reply.HasField("entered"):
+        line += f", entered {reply.entered.at.ToJsonString()} at gate {reply.entered.gate}"
+    print(line)
+    return 0 if reply.admission in (pb.ADMISSION_ADMITTED, pb.ADMISSION_EXITED) else 1
 
 
-def list_scans(args: argparse.Namespace) -> int:
-    async def command() -> int:
-        request = pb.ListScansRequest(
-            kind=BY_NAME[args.kind].value if args.kind else pb.SUBJECT_KIND_UNSPECIFIED,
-            subject_id=args.subject or "",
-            gate=args.gate or "",
-            inside=args.inside,
-            page_size=_PAGE_SIZE,
-        )
-        if args.since is not None:
-            request.since.CopyFrom(args.since)
-        async with Targets.from_env().token_client() as tokens:
-            while True:
-                page = await tokens.list_scans(request)
-                for scan in page.scans:
-                    print(_scan_line(scan, inside=args.inside))
-                if not page.next_page_token:
-                    return 0
-                request.page_token = page.next_page_token
-
-    return run(command)
+@with_tokens
+async def list_scans(args: argparse.Namespace, tokens: TokenClient) -> int:
+    request = pb.ListScansRequest(
+        kind=BY_NAME[args.kind].value if args.kind else pb.SUBJECT_KIND_UNSPECIFIED,
+        subject_id=args.subject or "",
+        gate=args.gate or "",
+        inside=args.inside,
+        page_size=_PAGE_SIZE,
+    )
+    if args.since is not None:
+        request.since.CopyFrom(args.since)
+    while True:
+        page = await tokens.list_scans(request)
+        for scan in page.scans:
+            print(_scan_line(scan, inside=args.inside))
+        if not page.next_page_token:
+            return 0
+        request.page_token = page.next_page_token
 
 
 def _scan_line(scan: pb.Scan, *, inside: bool) -> str:
@@ -89,14 +84,11 @@ def _scan_line(scan: pb.Scan, *, inside: bool) -> str:
     return f"{at} {DIRECTION_NAMES[scan.direction]} {ADMISSION_NAMES[scan.admission]} {who} {where}"
 
 
-def prune(args: argparse.Namespace) -> int:
-    async def command() -> int:
-        async with Targets.from_env().token_client() as tokens:
-            reply = await tokens.prune_scans(args.before, timeout=PRUNE_DEADLINE_SECONDS)
-        print(f"deleted {reply.deleted} scan(s) made before {args.before.ToJsonString()}")
-        return 0
-
-    return run(command)
+@with_tokens
+async def prune(args: argparse.Namespace, tokens: TokenClient) -> int:
+    reply = await tokens.prune_scans(args.before, timeout=PRUNE_DEADLINE_SECONDS)
+    print(f"deleted {reply.deleted} scan(s) made before {args.before.ToJsonString()}")
+    return 0
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
-from qrpass.core.clients import ImageClient, TokenClient
+from qrpass.core.clients import ImageClient, ServiceClient, TokenClient
 from qrpass.core.config import CommonSettings, Env
 
 
@@ -60,3 +61,29 @@ def run(command: Callable[[], Coroutine[Any, Any, int]]) -> int:
     except CommandFailed as error:
         print(f"qrpass: {error}", file=sys.stderr)
     return 1
+
+
+Command = Callable[[argparse.Namespace], int]
+C = TypeVar("C", bound=ServiceClient)
+
+
+def _using(
+    open_client: Callable[[Targets], C],
+) -> Callable[[Callable[[argparse.Namespace, C], Awaitable[int]]], Command]:
+    """A decorator: `body(args, client)` runs with a client of one service open, under `run`."""
+
+    def decorate(body: Callable[[argparse.Namespace, C], Awaitable[int]]) -> Command:
+        def command(args: argparse.Namespace) -> int:
+            async def call() -> int:
+                async with open_client(Targets.from_env()) as client:
+                    return await body(args, client)
+
+            return run(call)
+
+        return command
+
+    return decorate
+
+
+with_tokens = _using(Targets.token_client)
+with_images = _using(Targets.image_client)
