@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway.errors import from_rpc_error
 from gateway.settings import GatewaySettings
-from qrpass.core.clients import ImageClient, TokenClient
+from qrpass.core.clients import CallPolicy
 from qrpass.core.grpc_metrics import ClientMetrics
 
 
@@ -17,14 +17,9 @@ class Backends:
     """Both clients, open for the app's lifetime."""
 
     def __init__(self, settings: GatewaySettings, registry: CollectorRegistry) -> None:
-        tls, metrics = settings.common.tls, ClientMetrics(registry)
-        deadline = settings.deadline_seconds
-        self.token = TokenClient.connect(
-            settings.token_target, tls, deadline=deadline, metrics=metrics, on_error=from_rpc_error
-        )
-        self.image = ImageClient.connect(
-            settings.image_target, tls, deadline=deadline, metrics=metrics, on_error=from_rpc_error
-        )
+        policy = CallPolicy(settings.deadline_seconds, ClientMetrics(registry), from_rpc_error)
+        self.token = settings.targets.token_client(policy)
+        self.image = settings.targets.image_client(policy)
 
     async def health(self) -> dict[str, str]:
         """Each backend's gRPC health status, checked in parallel."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway import access_log
 from gateway.auth import MIN_PRODUCTION_KEY_LENGTH, parse_api_keys
-from qrpass.core.config import CommonSettings, ConfigError, Env
+from qrpass.core.clients import Targets
+from qrpass.core.config import ENVIRON, CommonSettings, ConfigError, Env
 
 
 @dataclass(frozen=True)
@@ -15,23 +16,19 @@ class GatewaySettings:
 
     common: CommonSettings
     listen_addr: str
-    token_target: str
-    image_target: str
-    client_keys: frozenset[str]
-    admin_keys: frozenset[str]
-    scanner_keys: frozenset[str]
+    targets: Targets
+    # Digests only, yet kept out of logs all the same.
+    client_keys: frozenset[str] = field(repr=False)
+    admin_keys: frozenset[str] = field(repr=False)
+    scanner_keys: frozenset[str] = field(repr=False)
     rate_limit_per_minute: int
     near_cache_bytes: int = 256 * 1024 * 1024
     deadline_seconds: float = 10.0
     import_deadline_seconds: float = 120.0
     log_access: bool = True
 
-    def __repr__(self) -> str:  # key digests stay out of logs
-        return f"GatewaySettings(listen_addr={self.listen_addr!r})"
-
     @classmethod
-    def from_env(cls, env: Env | None = None) -> GatewaySettings:
-        env = env or Env()
+    def from_env(cls, env: Env = ENVIRON) -> GatewaySettings:
         common = CommonSettings.from_env(env)
         minimum = MIN_PRODUCTION_KEY_LENGTH if common.production else 1
 
@@ -49,8 +46,7 @@ class GatewaySettings:
         return cls(
             common=common,
             listen_addr=env.address("GATEWAY_LISTEN_ADDR", "0.0.0.0:8080"),
-            token_target=env.str("TOKEN_SERVICE_ADDR", "127.0.0.1:50051"),
-            image_target=env.str("IMAGE_SERVICE_ADDR", "127.0.0.1:50052"),
+            targets=Targets.from_env(env),
             client_keys=client,
             admin_keys=admin,
             scanner_keys=scanner,

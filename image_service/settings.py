@@ -4,33 +4,27 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from qrpass.core.config import CommonSettings, ConfigError, Env
-from qrpass.core.grpc_server import GrpcServerSettings
+from qrpass.core.config import ENVIRON, ConfigError, Env
+from qrpass.core.grpc_server import ServingSettings
 
 
 @dataclass(frozen=True)
-class ImageSettings:
+class ImageSettings(ServingSettings):
     """Everything the image service reads from the environment."""
 
-    common: CommonSettings
-    grpc: GrpcServerSettings
-    listen_addr: str
-    metrics_port: int
-    redis_url: str | None
+    redis_url: str | None = field(repr=False)  # it may hold a password
     redis_cluster: bool
     ttl_seconds: int
     render_workers: int
     memory_cache_bytes: int
 
-    def __repr__(self) -> str:  # the Redis URL may hold a password
-        return f"ImageSettings(listen_addr={self.listen_addr!r}, cluster={self.redis_cluster})"
-
     @classmethod
-    def from_env(cls, env: Env | None = None) -> ImageSettings:
-        env = env or Env()
-        common = CommonSettings.from_env(env)
+    def from_env(cls, env: Env = ENVIRON) -> ImageSettings:
+        serving = ServingSettings.read(
+            env, ("IMAGE_LISTEN_ADDR", "0.0.0.0:50052"), ("IMAGE_METRICS_PORT", 9102)
+        )
         redis_url = _redis_url(env)
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://")):
             raise ConfigError("REDIS_URL must start with redis:// or rediss://")
@@ -42,16 +36,13 @@ class ImageSettings:
             raise ConfigError(f"QRPASS_CACHE must be `memory` or unset, got {memory_on_purpose!r}")
         if memory_on_purpose and redis_url is not None:
             raise ConfigError("QRPASS_CACHE=memory and REDIS_URL are both set; pick one")
-        if common.production and redis_url is None and not memory_on_purpose:
+        if serving["common"].production and redis_url is None and not memory_on_purpose:
             raise ConfigError(
                 "production needs REDIS_URL (or QRPASS_CACHE=memory to run each replica on its "
                 "own in-process cache on purpose)"
             )
         return cls(
-            common=common,
-            grpc=GrpcServerSettings.from_env(env, common),
-            listen_addr=env.address("IMAGE_LISTEN_ADDR", "0.0.0.0:50052"),
-            metrics_port=env.int("IMAGE_METRICS_PORT", 9102, maximum=65535),
+            **serving,
             redis_url=redis_url,
             redis_cluster=cluster,
             ttl_seconds=env.int("QR_CACHE_TTL_SECONDS", 86400, minimum=1),

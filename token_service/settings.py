@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from qrpass.core.config import CommonSettings, ConfigError, Env
-from qrpass.core.grpc_server import GrpcServerSettings
+from qrpass.core.config import ENVIRON, ConfigError, Env
+from qrpass.core.grpc_server import ServingSettings
 
 MIN_SECRET_BYTES = 32
 DEFAULT_DATABASE_URL = "sqlite:///./data/qrpass.db"  # the embedded default: one file, no server
@@ -21,30 +21,25 @@ def database_url(env: Env) -> str:
 
 
 @dataclass(frozen=True)
-class TokenSettings:
+class TokenSettings(ServingSettings):
     """Everything the token service reads from the environment."""
 
-    common: CommonSettings
-    grpc: GrpcServerSettings
-    listen_addr: str
-    metrics_port: int
-    database_url: str
     keys_dir: Path
     active_kid: str | None
     algorithm: str
-    jwt_secret: str | None
-    legacy_secret: str | None
     issuer: str
     audience: str
     ttl_seconds: int
-
-    def __repr__(self) -> str:  # secrets stay out of logs and tracebacks
-        return f"TokenSettings(listen_addr={self.listen_addr!r}, algorithm={self.algorithm!r})"
+    # Secrets (the database URL may hold a password) stay out of repr: out of logs and tracebacks.
+    database_url: str = field(repr=False)
+    jwt_secret: str | None = field(repr=False)
+    legacy_secret: str | None = field(repr=False)
 
     @classmethod
-    def from_env(cls, env: Env | None = None) -> TokenSettings:
-        env = env or Env()
-        common = CommonSettings.from_env(env)
+    def from_env(cls, env: Env = ENVIRON) -> TokenSettings:
+        serving = ServingSettings.read(
+            env, ("TOKEN_LISTEN_ADDR", "0.0.0.0:50051"), ("TOKEN_METRICS_PORT", 9101)
+        )
         algorithm = env.choice("JWT_ALGORITHM", "EdDSA", ("EdDSA", "HS256"))
         secret = env.secret("JWT_SECRET")
         if algorithm == "HS256":
@@ -55,10 +50,7 @@ class TokenSettings:
         legacy = env.secret("QRPASS_LEGACY_JWT_SECRET")
         url = database_url(env)
         return cls(
-            common=common,
-            grpc=GrpcServerSettings.from_env(env, common),
-            listen_addr=env.address("TOKEN_LISTEN_ADDR", "0.0.0.0:50051"),
-            metrics_port=env.int("TOKEN_METRICS_PORT", 9101, maximum=65535),
+            **serving,
             database_url=url,
             keys_dir=Path(env.str("QRPASS_KEYS_DIR", "./data/keys")),
             active_kid=env.optional("QRPASS_ACTIVE_KID"),

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 from tqdm import tqdm
 
-from qrpass.cli.rpc import CommandFailed, Targets, run, with_images
-from qrpass.core.clients import ImageClient, TokenClient
+from qrpass.cli.rpc import CommandFailed, run, with_images
+from qrpass.core.clients import ImageClient, Targets, TokenClient
 from qrpass.vocabulary import KINDS, Kind
 
 PAGE_SIZE = 1000  # subjects listed a call, and the default texts a WarmQrCodes call

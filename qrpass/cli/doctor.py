@@ -13,8 +13,8 @@ import grpc
 import zxingcpp
 from PIL import Image
 
-from qrpass.cli.rpc import CommandFailed, Targets, run
-from qrpass.core.clients import DEFAULT_DEADLINE_SECONDS, ServiceClient
+from qrpass.cli.rpc import CommandFailed, run
+from qrpass.core.clients import DEFAULT_DEADLINE_SECONDS, ServiceClient, Targets
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.token.v1 import token_service_pb2 as token_pb
 from qrpass.vocabulary import KINDS

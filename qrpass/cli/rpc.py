@@ -6,43 +6,15 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 
-from qrpass.core.clients import ImageClient, ServiceClient, TokenClient
-from qrpass.core.config import CommonSettings, Env
+from qrpass.core.clients import ServiceClient, Targets
 
 
 class CommandFailed(Exception):
     """A command could not do its job; the message is printed and the exit code is 1."""
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Where the services are, from TOKEN_SERVICE_ADDR and IMAGE_SERVICE_ADDR."""
-
-    token: str
-    image: str
-    common: CommonSettings
-
-    @classmethod
-    def from_env(cls, env: Env | None = None) -> Targets:
-        env = env or Env()
-        return cls(
-            token=env.str("TOKEN_SERVICE_ADDR", "127.0.0.1:50051"),
-            image=env.str("IMAGE_SERVICE_ADDR", "127.0.0.1:50052"),
-            common=CommonSettings.from_env(env),
-        )
-
-    def token_client(self) -> TokenClient:
-        """A client of the token service; use it as `async with`."""
-        return TokenClient.connect(self.token, self.common.tls)
-
-    def image_client(self) -> ImageClient:
-        """A client of the image service; use it as `async with`."""
-        return ImageClient.connect(self.image, self.common.tls)
 
 
 def describe(error: grpc.aio.AioRpcError) -> str:

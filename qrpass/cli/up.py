@@ -17,8 +17,7 @@ from pathlib import Path
 
 import grpc
 
-from qrpass.cli.rpc import Targets
-from qrpass.core.clients import ServiceClient
+from qrpass.core.clients import ServiceClient, Targets
 from qrpass.core.config import ConfigError, Env
 from qrpass.vocabulary import STALL, STUDENT, Kind
 from token_service.settings import database_url

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Protocol, Self, TypeVar
 
 import grpc
@@ -19,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from qrpass.core.channels import create_channel
-from qrpass.core.config import TlsSettings
+from qrpass.core.config import ENVIRON, CommonSettings, Env, TlsSettings
 from qrpass.core.grpc_metrics import ClientMetrics
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.image.v1 import image_service_pb2_grpc as image_grpc
@@ -61,39 +62,30 @@ def method_name(request_type: type[Message]) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class CallPolicy:
+    """How a client calls: the default deadline, the client metrics (none: not counted), and
+    what a failure becomes (none: the AioRpcError itself)."""
+
+    deadline: float = DEFAULT_DEADLINE_SECONDS
+    metrics: ClientMetrics | None = None
+    on_error: ErrorMapper | None = None
+
+
 class ServiceClient:
     """A channel to one service; `_call` is the only place an RPC is made."""
 
     name: str  # how errors name the backend: "token_service", "image_service"
     service: str  # the full proto service name, for metrics
 
-    def __init__(
-        self,
-        channel: grpc.aio.Channel,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metrics: ClientMetrics | None = None,
-        on_error: ErrorMapper | None = None,
-    ) -> None:
+    def __init__(self, channel: grpc.aio.Channel, policy: CallPolicy = CallPolicy()) -> None:
         self.channel = channel
-        self._deadline = deadline
-        self._metrics = metrics
-        self._on_error = on_error
+        self._policy = policy
 
     @classmethod
-    def connect(
-        cls,
-        target: str,
-        tls: TlsSettings,
-        *,
-        deadline: float = DEFAULT_DEADLINE_SECONDS,
-        metrics: ClientMetrics | None = None,
-        on_error: ErrorMapper | None = None,
-    ) -> Self:
+    def connect(cls, target: str, tls: TlsSettings, policy: CallPolicy = CallPolicy()) -> Self:
         """A client on a new channel to `target` (any gRPC target syntax)."""
-        return cls(
-            create_channel(target, tls), deadline=deadline, metrics=metrics, on_error=on_error
-        )
+        return cls(create_channel(target, tls), policy)
 
     async def __aenter__(self) -> Self:
         return self
@@ -113,10 +105,11 @@ class ServiceClient:
         timeout: float | None = None,
     ) -> ResponseT:
         """One RPC with a deadline, the request id and metrics; failures go to `on_error`."""
-        budget = timeout or self._deadline
+        metrics, on_error = self._policy.metrics, self._policy.on_error
+        budget = timeout or self._policy.deadline
         method = method_name(type(request))
-        if self._metrics is not None:
-            self._metrics.started(self.service, method)
+        if metrics is not None:
+            metrics.started(self.service, method)
         start = time.perf_counter()
         code = grpc.StatusCode.OK
         metadata = (("x-request-id", request_id),) if request_id else None
@@ -128,12 +121,12 @@ class ServiceClient:
                 # The server cancels a call whose deadline passed and may say so before our own
                 # timer does; for the caller it is our deadline, not a cancellation.
                 code = grpc.StatusCode.DEADLINE_EXCEEDED
-            if self._on_error is None:
+            if on_error is None:
                 raise
-            raise self._on_error(error, self.name, code) from None
+            raise on_error(error, self.name, code) from None
         finally:
-            if self._metrics is not None:
-                self._metrics.handled(self.service, method, code, time.perf_counter() - start)
+            if metrics is not None:
+                metrics.handled(self.service, method, code, time.perf_counter() - start)
 
     async def health(self, timeout: float = _HEALTH_DEADLINE_SECONDS) -> str:
         """The service's gRPC health status in lower case ("serving"), or why it is unknown."""
@@ -298,3 +291,29 @@ class ImageClient(ServiceClient):
         return await self._call(
             self._stub.ClearCache, request, request_id=request_id, timeout=timeout
         )
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where both services are (TOKEN_SERVICE_ADDR, IMAGE_SERVICE_ADDR: any gRPC target), and
+    the TLS settings to reach them with."""
+
+    token: str
+    image: str
+    tls: TlsSettings
+
+    @classmethod
+    def from_env(cls, env: Env = ENVIRON) -> Targets:
+        return cls(
+            token=env.str("TOKEN_SERVICE_ADDR", "127.0.0.1:50051"),
+            image=env.str("IMAGE_SERVICE_ADDR", "127.0.0.1:50052"),
+            tls=CommonSettings.from_env(env).tls,
+        )
+
+    def token_client(self, policy: CallPolicy = CallPolicy()) -> TokenClient:
+        """A client of the token service; use it as `async with`."""
+        return TokenClient.connect(self.token, self.tls, policy)
+
+    def image_client(self, policy: CallPolicy = CallPolicy()) -> ImageClient:
+        """A client of the image service; use it as `async with`."""
+        return ImageClient.connect(self.image, self.tls, policy)

@@ -105,6 +105,11 @@ class Env:
         return value
 
 
+# The process's own environment. Env keeps a reference to os.environ, not a copy, so this
+# reads what is set when a value is asked for.
+ENVIRON = Env()
+
+
 @dataclass(frozen=True)
 class TlsSettings:
     """Paths of the PEM files that turn on TLS (and mTLS with a CA) for gRPC."""

@@ -83,6 +83,29 @@ class GrpcServerSettings:
 
 
 @dataclass(frozen=True)
+class ServingSettings:
+    """What a gRPC service's settings begin with: the shared settings, who may call it, where it
+    listens and where its metrics are. Each service's settings extend it with their own."""
+
+    common: CommonSettings
+    grpc: GrpcServerSettings
+    listen_addr: str
+    metrics_port: int
+
+    @staticmethod
+    def read(env: Env, listen: tuple[str, str], metrics: tuple[str, int]) -> dict[str, Any]:
+        """These fields, for the subclass's constructor: `listen` and `metrics` name the
+        variable and its default (the service's address, its metrics port)."""
+        common = CommonSettings.from_env(env)
+        return {
+            "common": common,
+            "grpc": GrpcServerSettings.from_env(env, common),
+            "listen_addr": env.address(*listen),
+            "metrics_port": env.int(*metrics, maximum=65535),
+        }
+
+
+@dataclass(frozen=True)
 class Service:
     """A servicer with the generated function that registers it, its full proto name, its
     message limits and how its domain errors map to status codes."""

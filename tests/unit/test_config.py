@@ -110,3 +110,24 @@ def test_access_log_is_on_unless_turned_off_and_a_typo_stops_start_up() -> None:
     assert GatewaySettings.from_env(Env({"QRPASS_ACCESS_LOG": "off"})).log_access is False
     with pytest.raises(ConfigError, match="QRPASS_ACCESS_LOG"):
         GatewaySettings.from_env(Env({"QRPASS_ACCESS_LOG": "no"}))
+
+
+def test_settings_print_no_secret_and_say_where_they_listen() -> None:
+    from gateway.settings import GatewaySettings
+    from image_service.settings import ImageSettings
+    from token_service.settings import TokenSettings
+
+    secret = "a-jwt-secret-of-at-least-thirty-two-bytes"
+    key = "an-api-key-nobody-should-read-in-a-log"
+    printed = {
+        repr(TokenSettings.from_env(Env({"JWT_ALGORITHM": "HS256", "JWT_SECRET": secret,
+                                         "QRPASS_LEGACY_JWT_SECRET": secret,
+                                         "DATABASE_URL": f"postgresql://qrpass:{secret}@db/q"}))),
+        repr(ImageSettings.from_env(Env({"REDIS_URL": f"redis://:{secret}@cache:6379/0"}))),
+        repr(GatewaySettings.from_env(Env({"QRPASS_API_KEYS": key, "QRPASS_ADMIN_API_KEYS": key,
+                                           "QRPASS_SCANNER_API_KEYS": key}))),
+    }  # fmt: skip
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    for text in printed:
+        assert "listen_addr=" in text
+        assert secret not in text and key not in text and digest not in text
