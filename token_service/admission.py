@@ -16,7 +16,7 @@ class Admission(enum.Enum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # per scan, like Decision
 class Entry:
     """The entry that counts: when (epoch milliseconds) and where the holder came in."""
 
@@ -24,7 +24,7 @@ class Entry:
     gate: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The admission, and who is inside afterwards (the entry that counts, or None: outside)."""
 

@@ -43,7 +43,6 @@ async def follow_changes(
         if failing:
             log.info("change log reachable again", extra={"sequence": index.sequence})
             failing = False
-        metrics.index_sequence.set(index.sequence)
         current = keyring.kids()
         if current != kids:  # tokens signed by a removed key must leave every cache
             kids = current

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 
@@ -11,7 +12,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from qrpass.core.prometheus import Declare
-from qrpass.vocabulary import KINDS
+from qrpass.vocabulary import BY_NAME, KINDS
+from token_service.index import SubjectIndex
+from token_service.keys import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +40,6 @@ class TokenMetrics:
             ("kind", "result"),
         )
         self.issue = self.issues.labels("issue")  # resolved once: the hot path
-        self.index_subjects = declare.gauge(
-            "qrpass_token_index_subjects",
-            "Live subjects held in this replica's in-memory index, by kind.",
-            ("kind",),
-        )
-        self.index_sequence = declare.gauge(
-            "qrpass_token_index_sequence",
-            "The change-log position this replica's index has applied.",
-        )
         self.index_sync_failures = declare.counter(
             "qrpass_token_index_sync_failures_total",
             "Polls of the change log that failed (the database was unreachable).",
@@ -54,19 +48,34 @@ class TokenMetrics:
             "qrpass_token_watchers",
             "Open WatchSubjectChanges streams (gateways keeping a near-cache).",
         )
-        self.active_key_missing = declare.gauge(
-            "qrpass_token_active_key_missing",
-            "1 while the configured signing key has no usable file (signing fell back or fails).",
-        )
-        self.key_files_skipped = declare.gauge(
-            "qrpass_token_key_files_skipped",
-            "Key files in the keys directory that could not be loaded and are ignored.",
-        )
         self.checkins = declare.counter(
             "qrpass_token_checkins_total",
             "Scans at the gates, by admission (admitted, already_inside, exited, ...).",
             ("admission",),
         )
+
+
+def read_at_scrape(registry: CollectorRegistry, index: SubjectIndex, keyring: KeyRing) -> None:
+    """Gauges of this replica's state, read from the index and the key ring at each scrape."""
+    declare = Declare(registry)
+    subjects = declare.gauge(
+        "qrpass_token_index_subjects",
+        "Live subjects held in this replica's in-memory index, by kind.",
+        ("kind",),
+    )
+    for kind in BY_NAME:
+        subjects.labels(kind).set_function(functools.partial(index.size, kind))
+    declare.gauge(
+        "qrpass_token_index_sequence", "The change-log position this replica's index has applied."
+    ).set_function(lambda: index.sequence)
+    declare.gauge(
+        "qrpass_token_active_key_missing",
+        "1 while the configured signing key has no usable file (signing fell back or fails).",
+    ).set_function(lambda: keyring.missing_active is not None)
+    declare.gauge(
+        "qrpass_token_key_files_skipped",
+        "Key files in the keys directory that could not be loaded and are ignored.",
+    ).set_function(lambda: len(keyring.skipped_files))
 
 
 class InsideCollector(Collector):

@@ -194,9 +194,7 @@ class PassBook:
         fresh: dict[str, SubjectRecord] = {}
         for record in stale:
             token, kid = self._codec.sign(kind, record.id, record.version, now)
-            fresh[record.id] = SubjectRecord(
-                **{**record.__dict__, "token": token, "kid": kid, "issued_at": now}
-            )
+            fresh[record.id] = replace(record, token=token, kid=kid, issued_at=now)
         self._store.save_tokens(
             kind, [(r.id, r.version, r.token or "", r.kid or "", now) for r in fresh.values()]
         )

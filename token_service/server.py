@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import CollectorRegistry
@@ -12,7 +11,6 @@ from sqlalchemy import inspect
 from qrpass.core.grpc_server import MIB, MessageLimits, RunningServer, Service, create_server
 from qrpass.token.v1 import token_service_pb2 as pb
 from qrpass.token.v1 import token_service_pb2_grpc as pb_grpc
-from qrpass.vocabulary import BY_NAME
 from token_service.errors import STATUS_CODES, SigningKeyError
 from token_service.follower import follow_changes
 from token_service.gate import Gate, now_ms
@@ -20,7 +18,7 @@ from token_service.importer import MAX_FILE_BYTES
 from token_service.index import SubjectIndex
 from token_service.keys import KeyRing, ensure_development_key
 from token_service.ledger import ScanLedger
-from token_service.metrics import InsideCollector, TokenMetrics
+from token_service.metrics import InsideCollector, TokenMetrics, read_at_scrape
 from token_service.passes import PassBook
 from token_service.revocations import RevocationList
 from token_service.servicer import TokenServicer
@@ -67,10 +65,7 @@ async def create_token_server(
     index = SubjectIndex(store)
     index.load()
     metrics = TokenMetrics(registry)
-    for kind in BY_NAME:
-        metrics.index_subjects.labels(kind).set_function(functools.partial(index.size, kind))
-    metrics.active_key_missing.set_function(lambda: keyring.missing_active is not None)
-    metrics.key_files_skipped.set_function(lambda: len(keyring.skipped_files))
+    read_at_scrape(registry, index, keyring)
     executor = ThreadPoolExecutor(8, "db")
     book = PassBook(store, codec, keyring, index)
     gate = Gate(book, ScanLedger(engine, now_ms))

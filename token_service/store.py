@@ -88,7 +88,8 @@ _IMPORT_LOCKS = {STUDENT.name: _CHANGE_LOG_LOCK + 1, STALL.name: _CHANGE_LOG_LOC
 _IN_CLAUSE_BATCH = 500
 
 
-@dataclass(frozen=True)
+# Slotted: the index holds one per subject (25,000 at a campus), 48 bytes fewer each.
+@dataclass(frozen=True, slots=True)
 class SubjectRecord:
     """A live subject with its current token."""
 
@@ -104,7 +105,7 @@ class SubjectRecord:
     stall_number: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per change-log row read
 class Change:
     """A row of the change log."""
 
