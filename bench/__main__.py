@@ -466,7 +466,7 @@ def run() -> dict:
             original.stop()
         if system is not None:
             system.stop()
-        redis_server.stop()
+        redis_server.cleanup()
         postgres.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)  # its access log runs to hundreds of MB
     return report.document(figures, quick=QUICK, subjects=STUDENTS + STALLS)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -27,6 +29,7 @@ from tests.support.services import (
     run_cli,
 )
 
+T = TypeVar("T")
 STUDENT = token_pb.SUBJECT_KIND_STUDENT
 STALL = token_pb.SUBJECT_KIND_STALL
 
@@ -56,36 +59,21 @@ def no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     assert not leaks, "secrets or personal data in logs:\n" + "\n".join(leaks[:20])
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.cleanup()
+def _session_server(server: Callable[[], AbstractContextManager[T]]) -> Callable[[], Iterator[T]]:
+    """A fixture that runs one `server` for the whole session; it takes its variable's name."""
+
+    @pytest.fixture(scope="session")
+    def fixture() -> Iterator[T]:
+        with server() as running:
+            yield running
+
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[RedisClusterServer]:
-    cluster = RedisClusterServer()
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture(scope="session")
-def pushgateway() -> Iterator[PushgatewayServer]:
-    server = PushgatewayServer()
-    server.start()
-    yield server
-    server.stop()
+postgres = _session_server(PostgresServer)
+redis_server = _session_server(RedisServer)
+redis_cluster = _session_server(RedisClusterServer)
+pushgateway = _session_server(PushgatewayServer)
 
 
 def students_csv(count: int, start: int = 1, prefix: str = "S") -> bytes:
@@ -174,6 +162,17 @@ def start_token_service(
     yield start
     for client in started:
         client.close()
+
+
+@pytest.fixture
+def two_replicas(
+    start_token_service: Callable[..., RunningTokenService],
+) -> Iterator[tuple[RunningTokenService, RunningTokenService]]:
+    """Two token service processes on one PostgreSQL database and keys, as two pods would be."""
+    first = start_token_service("postgres")
+    second = first.another_replica()
+    yield first, second
+    second.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -92,7 +92,7 @@ def own_stack(tmp_path) -> Iterator[OwnStack]:
     yield OwnStack(own_redis, own_pg, processes, url)
     for process in reversed(processes):
         process.stop()
-    own_redis.stop()
+    own_redis.cleanup()
     own_pg.cleanup()
 
 

@@ -111,4 +111,4 @@ def test_prometheus_scrapes_everything_and_sees_what_happened(split, pushgateway
         alerts = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())["groups"][0]
         assert len(rules["data"]["groups"][0]["rules"]) == len(alerts["rules"])  # all loaded
     finally:
-        prometheus.stop()
+        prometheus.cleanup()

@@ -246,26 +246,20 @@ def test_revocation_list_is_signed_and_follows_a_cursor(gate) -> None:
     assert "cursor" in refused.value.details()
 
 
-def test_two_gates_on_two_replicas_scanning_at_once_admit_exactly_once(
-    start_token_service,
-) -> None:
+def test_two_gates_on_two_replicas_scanning_at_once_admit_exactly_once(two_replicas) -> None:
     """The issue's race: one pass at two gates at the same instant, on two replicas, many times."""
-    first = start_token_service("postgres")
-    second = first.another_replica()
-    try:
-        seen = first.import_csv(students_csv(60, prefix="R")).sequence
-        tokens = [first.issue(f"R{i:05d}").token for i in range(1, 61)]
-        for token in tokens:  # a first visit, so the race is on an existing presence row too
-            assert _admission(_check_in(first, token, "A")) == "admitted"
-            assert _admission(_check_in(second, token, "A", OUT, min_sequence=seen)) == "exited"
-        with ThreadPoolExecutor(8) as pool:
-            for token in tokens:
-                calls = [
-                    pool.submit(_check_in, replica, token, name, min_sequence=seen)
-                    for replica, name in ((first, "A"), (second, "B"), (first, "C"), (second, "D"))
-                ]
-                answers = sorted(_admission(call.result()) for call in calls)
-                assert answers == ["admitted"] + ["already_inside"] * 3, token[-8:]
-        assert _inside(second)[STUDENT] == 60
-    finally:
-        second.close()
+    first, second = two_replicas
+    seen = first.import_csv(students_csv(60, prefix="R")).sequence
+    tokens = [first.issue(f"R{i:05d}").token for i in range(1, 61)]
+    for token in tokens:  # a first visit, so the race is on an existing presence row too
+        assert _admission(_check_in(first, token, "A")) == "admitted"
+        assert _admission(_check_in(second, token, "A", OUT, min_sequence=seen)) == "exited"
+    with ThreadPoolExecutor(8) as pool:
+        for token in tokens:
+            calls = [
+                pool.submit(_check_in, replica, token, name, min_sequence=seen)
+                for replica, name in ((first, "A"), (second, "B"), (first, "C"), (second, "D"))
+            ]
+            answers = sorted(_admission(call.result()) for call in calls)
+            assert answers == ["admitted"] + ["already_inside"] * 3, token[-8:]
+    assert _inside(second)[STUDENT] == 60

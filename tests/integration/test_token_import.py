@@ -126,22 +126,18 @@ def test_delete_unknown_subject_is_not_found(start_token_service) -> None:
 
 
 def test_concurrent_imports_of_the_same_new_ids_on_two_replicas_are_serialized(
-    start_token_service,
+    two_replicas,
 ) -> None:
     """Two replicas on one PostgreSQL import the same new subjects at once: no IntegrityError."""
     from concurrent.futures import ThreadPoolExecutor
 
-    first = start_token_service("postgres")
-    second = first.another_replica()
-    try:
-        content = students_csv(3000, start=1, prefix="C")
-        with ThreadPoolExecutor(6) as pool:
-            replies = list(pool.map(lambda c: c.import_csv(content), [first, second] * 3))
-        assert sum(r.created for r in replies) == 3000
-        assert all(r.created + r.unchanged == 3000 and not r.errors for r in replies)
-        assert len(_all_ids(second)) == 3000
-    finally:
-        second.close()
+    first, second = two_replicas
+    content = students_csv(3000, start=1, prefix="C")
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda c: c.import_csv(content), [first, second] * 3))
+    assert sum(r.created for r in replies) == 3000
+    assert all(r.created + r.unchanged == 3000 and not r.errors for r in replies)
+    assert len(_all_ids(second)) == 3000
 
 
 def test_hostile_spreadsheets_do_not_hold_up_issuing_and_verifying(start_token_service) -> None:

@@ -12,6 +12,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import IO, Self
 
 import psycopg2
 
@@ -38,32 +39,74 @@ def wait_for_port(
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-class RedisServer:
+def installed(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed (make test installs it)")
+    return path
+
+
+class _Daemon:
+    """A server on a free loopback port with a directory of its own. `with` starts it, then
+    stops it and removes the directory; stop() alone keeps both, so start() can follow."""
+
+    name: str  # in its directory's name
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"qrpass-{self.name}-"))
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:  # the HTTP servers'; Redis names its own scheme
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cleanup()
+
+    def _launch(self, argv: list[str], stderr: IO[bytes] | int | None = subprocess.DEVNULL) -> None:
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+        wait_for_port(self.port, process=self.process)
+
+
+class RedisServer(_Daemon):
     """redis-server on a free port; stop() and start() simulate an outage on the same port."""
 
+    name = "redis"
+
     def __init__(self, extra_args: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="qrpass-redis-"))
+        super().__init__()
         self._extra = extra_args
-        self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (make test installs it)")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir), "--enable-debug-command", "local",
-             *self._extra],
-            stdout=subprocess.DEVNULL,
+        self._launch(
+            [installed("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+             "--enable-debug-command", "local", *self._extra],
+            stderr=None,
         )  # fmt: skip
-        wait_for_port(self.port, process=self.process)
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # abrupt, like a crash
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -71,22 +114,17 @@ class RedisServer:
 
 def _pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if found:
-        return found[-1]
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"PostgreSQL's {name} is not installed (make test installs it)")
-    return path
+    return found[-1] if found else installed(name)
 
 
-class PostgresServer:
+class PostgresServer(_Daemon):
     """A throwaway PostgreSQL cluster; as root it runs as user postgres (initdb refuses root)."""
 
+    name = "pg"
+
     def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="qrpass-pg-"))
+        super().__init__()
         self.data = self.dir / "data"
-        self.process: subprocess.Popen | None = None
         self._as_root = os.geteuid() == 0
         if self._as_root:
             os.chmod(self.dir, 0o755)
@@ -105,9 +143,7 @@ class PostgresServer:
                 "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=300"]  # fmt: skip
-        self.process = subprocess.Popen(self._command(argv), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)  # fmt: skip
-        wait_for_port(self.port, process=self.process)
+        self._launch(self._command(argv))
         deadline = time.monotonic() + 15
         while True:  # the port opens a moment before connections are accepted
             try:
@@ -145,10 +181,6 @@ class PostgresServer:
             cursor.execute(f'CREATE DATABASE "{name}"')
         connection.close()
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class RedisClusterServer:
@@ -196,64 +228,45 @@ class RedisClusterServer:
 
     def stop(self) -> None:
         for node in self.nodes:
-            node.stop()
+            node.cleanup()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
-class PushgatewayServer:
+class PushgatewayServer(_Daemon):
     """Debian's prometheus-pushgateway on a free loopback port, with a state file of its own
     (Debian's default file would carry pushes over from earlier runs)."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="qrpass-pushgateway-"))
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    name = "pushgateway"
 
     def start(self) -> None:
-        binary = shutil.which("prometheus-pushgateway")
-        if binary is None:
-            raise RuntimeError("prometheus-pushgateway is not installed (make test installs it)")
-        self.process = subprocess.Popen(
-            [binary, f"--web.listen-address=127.0.0.1:{self.port}",
-             f"--persistence.file={self.dir / 'pushgateway.data'}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self._launch(
+            [installed("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{self.port}",
+             f"--persistence.file={self.dir / 'pushgateway.data'}"]
         )  # fmt: skip
-        wait_for_port(self.port, process=self.process)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class PrometheusServer:
+class PrometheusServer(_Daemon):
     """Debian's prometheus on a free loopback port, with a config the test writes."""
 
-    def __init__(self, config: str) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="qrpass-prometheus-"))
-        (self.dir / "prometheus.yml").write_text(config)
-        self.process: subprocess.Popen | None = None
+    name = "prometheus"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, config: str) -> None:
+        super().__init__()
+        (self.dir / "prometheus.yml").write_text(config)
 
     def start(self) -> None:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            raise RuntimeError("prometheus is not installed (make test installs it)")
-        self.process = subprocess.Popen(
-            [binary, f"--config.file={self.dir / 'prometheus.yml'}",
+        self._launch(
+            [installed("prometheus"), f"--config.file={self.dir / 'prometheus.yml'}",
              f"--storage.tsdb.path={self.dir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=(self.dir / "prometheus.log").open("wb"),
+            stderr=(self.dir / "prometheus.log").open("wb"),
         )  # fmt: skip
-        wait_for_port(self.port, process=self.process)
         # The port opens before the storage is loaded; until then queries answer 503.
         deadline = time.monotonic() + 30
         while True:
@@ -266,9 +279,3 @@ class PrometheusServer:
             if time.monotonic() > deadline:
                 raise TimeoutError("prometheus did not become ready in 30 s")
             time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
-        shutil.rmtree(self.dir, ignore_errors=True)

@@ -26,6 +26,14 @@ def _open(breaker: CircuitBreaker) -> None:
         breaker.failure()
 
 
+def _opened(changes: list[State] | None = None) -> tuple[Clock, CircuitBreaker]:
+    """A breaker on a fake clock at 0, opened by three failures in a row."""
+    clock = Clock()
+    breaker = _breaker(clock, changes)
+    _open(breaker)
+    return clock, breaker
+
+
 def test_it_stays_closed_below_the_threshold() -> None:
     breaker = _breaker(Clock())
     for _ in range(2):
@@ -43,18 +51,14 @@ def test_a_success_resets_the_count_of_failures() -> None:
 
 
 def test_it_opens_after_threshold_failures_in_a_row_and_refuses_calls() -> None:
-    clock = Clock()
-    breaker = _breaker(clock)
-    _open(breaker)
+    clock, breaker = _opened()
     assert breaker.state is State.OPEN
     clock.now = 0.49
     assert not breaker.allow()
 
 
 def test_after_the_cool_down_exactly_one_probe_goes_through() -> None:
-    clock = Clock()
-    breaker = _breaker(clock)
-    _open(breaker)
+    clock, breaker = _opened()
     clock.now = 0.5
     assert breaker.allow()
     assert breaker.state is State.HALF_OPEN
@@ -62,9 +66,7 @@ def test_after_the_cool_down_exactly_one_probe_goes_through() -> None:
 
 
 def test_a_probe_that_succeeds_closes_the_breaker() -> None:
-    clock = Clock()
-    breaker = _breaker(clock)
-    _open(breaker)
+    clock, breaker = _opened()
     clock.now = 0.5
     assert breaker.allow()
     breaker.success()
@@ -73,9 +75,7 @@ def test_a_probe_that_succeeds_closes_the_breaker() -> None:
 
 
 def test_each_failed_probe_doubles_the_cool_down_up_to_its_cap() -> None:
-    clock = Clock()
-    breaker = _breaker(clock)
-    _open(breaker)
+    clock, breaker = _opened()
     waits = []
     for _ in range(5):
         opened = clock.now
@@ -87,9 +87,7 @@ def test_each_failed_probe_doubles_the_cool_down_up_to_its_cap() -> None:
 
 
 def test_a_success_after_an_outage_restores_the_short_cool_down() -> None:
-    clock = Clock()
-    breaker = _breaker(clock)
-    _open(breaker)
+    clock, breaker = _opened()
     for _ in range(3):  # three failed probes: the cool-down is at its cap
         clock.now += 2.0
         assert breaker.allow()
@@ -103,9 +101,8 @@ def test_a_success_after_an_outage_restores_the_short_cool_down() -> None:
 
 
 def test_every_change_of_state_is_reported_once() -> None:
-    clock, changes = Clock(), []
-    breaker = _breaker(clock, changes)
-    _open(breaker)
+    changes: list[State] = []
+    clock, breaker = _opened(changes)
     breaker.failure()  # already open: no new report
     clock.now = 0.5
     breaker.allow()
