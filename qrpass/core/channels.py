@@ -6,29 +6,29 @@ import json
 from collections.abc import Sequence
 
 import grpc
+from google.protobuf.descriptor_pb2 import MethodOptions
 
 from qrpass.core.config import TlsSettings
 from qrpass.core.tls import channel_credentials
+from qrpass.image.v1 import image_service_pb2 as image_pb
+from qrpass.token.v1 import token_service_pb2 as token_pb
 
-# Calls that are safe to repeat. A replica that is shutting down cancels calls it accepted but
-# had not started; gRPC retries those on another replica. Rotate, delete, import and clear
-# change state and are never retried.
-IDEMPOTENT = {
-    "qrpass.token.v1.TokenService": ("IssueToken", "VerifyToken", "ListTokens", "GetJwks"),
-    "qrpass.image.v1.ImageService": (
-        "RenderQrCode", "WarmQrCodes", "InvalidateQrCode", "GetCacheStats",
-    ),
-}  # fmt: skip
+# Calls that are safe to repeat: the proto marks them with `idempotency_level`. A replica that
+# is shutting down cancels calls it accepted but had not started; gRPC retries those on another
+# replica. Rotate, delete, import, clear and check-in change state and are never retried.
+RETRIED = [
+    {"service": service.full_name, "method": method.name}
+    for api in (token_pb.DESCRIPTOR, image_pb.DESCRIPTOR)
+    for service in api.services_by_name.values()
+    for method in service.methods
+    if method.GetOptions().idempotency_level != MethodOptions.IDEMPOTENCY_UNKNOWN
+]
 _SERVICE_CONFIG = json.dumps(
     {
         "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
-                "name": [
-                    {"service": service, "method": method}
-                    for service, methods in IDEMPOTENT.items()
-                    for method in methods
-                ],
+                "name": RETRIED,
                 "retryPolicy": {
                     "maxAttempts": 3,
                     "initialBackoff": "0.01s",

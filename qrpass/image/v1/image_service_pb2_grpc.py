@@ -27,6 +27,7 @@ if _version_not_supported:
 
 class ImageServiceStub:
     """ImageService renders QR codes and caches the images; it knows nothing of students.
+    A method with an idempotency_level is retried by qrpass's clients, as in TokenService.
     """
 
     def __init__(self, channel):
@@ -69,6 +70,7 @@ class ImageServiceStub:
 
 class ImageServiceServicer:
     """ImageService renders QR codes and caches the images; it knows nothing of students.
+    A method with an idempotency_level is retried by qrpass's clients, as in TokenService.
     """
 
     def RenderQrCode(self, request, context):
@@ -156,6 +158,7 @@ def add_ImageServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ImageService:
     """ImageService renders QR codes and caches the images; it knows nothing of students.
+    A method with an idempotency_level is retried by qrpass's clients, as in TokenService.
     """
 
     @staticmethod

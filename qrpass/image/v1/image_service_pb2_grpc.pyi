@@ -27,7 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ImageServiceStub:
-    """ImageService renders QR codes and caches the images; it knows nothing of students."""
+    """ImageService renders QR codes and caches the images; it knows nothing of students.
+    A method with an idempotency_level is retried by qrpass's clients, as in TokenService.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -48,7 +50,9 @@ class ImageServiceStub:
 
 @_typing.type_check_only
 class ImageServiceAsyncStub(ImageServiceStub):
-    """ImageService renders QR codes and caches the images; it knows nothing of students."""
+    """ImageService renders QR codes and caches the images; it knows nothing of students.
+    A method with an idempotency_level is retried by qrpass's clients, as in TokenService.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     RenderQrCode: _aio.UnaryUnaryMultiCallable[_image_service_pb2.RenderQrCodeRequest, _image_service_pb2.RenderQrCodeResponse]  # type: ignore[assignment]
@@ -65,7 +69,9 @@ class ImageServiceAsyncStub(ImageServiceStub):
     """GetCacheStats reports the cache backend and its figures."""
 
 class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
-    """ImageService renders QR codes and caches the images; it knows nothing of students."""
+    """ImageService renders QR codes and caches the images; it knows nothing of students.
+    A method with an idempotency_level is retried by qrpass's clients, as in TokenService.
+    """
 
     @_abc_1.abstractmethod
     def RenderQrCode(

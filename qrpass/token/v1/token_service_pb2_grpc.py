@@ -30,6 +30,8 @@ class TokenServiceStub:
 
     The google.api.http options name the gateway's route for each method that has one. The
     gateway's JSON uses short names where the proto has enums ("student", "in", "admitted").
+    A method with an idempotency_level is safe to repeat: qrpass's clients retry it on another
+    replica when one cancels it (qrpass/core/channels.py).
     """
 
     def __init__(self, channel):
@@ -110,6 +112,8 @@ class TokenServiceServicer:
 
     The google.api.http options name the gateway's route for each method that has one. The
     gateway's JSON uses short names where the proto has enums ("student", "in", "admitted").
+    A method with an idempotency_level is safe to repeat: qrpass's clients retry it on another
+    replica when one cancels it (qrpass/core/channels.py).
     """
 
     def IssueToken(self, request, context):
@@ -286,6 +290,8 @@ class TokenService:
 
     The google.api.http options name the gateway's route for each method that has one. The
     gateway's JSON uses short names where the proto has enums ("student", "in", "admitted").
+    A method with an idempotency_level is safe to repeat: qrpass's clients retry it on another
+    replica when one cancels it (qrpass/core/channels.py).
     """
 
     @staticmethod

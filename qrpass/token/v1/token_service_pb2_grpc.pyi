@@ -31,6 +31,8 @@ class TokenServiceStub:
 
     The google.api.http options name the gateway's route for each method that has one. The
     gateway's JSON uses short names where the proto has enums ("student", "in", "admitted").
+    A method with an idempotency_level is safe to repeat: qrpass's clients retry it on another
+    replica when one cancels it (qrpass/core/channels.py).
     """
 
     @_typing.overload
@@ -74,6 +76,8 @@ class TokenServiceAsyncStub(TokenServiceStub):
 
     The google.api.http options name the gateway's route for each method that has one. The
     gateway's JSON uses short names where the proto has enums ("student", "in", "admitted").
+    A method with an idempotency_level is safe to repeat: qrpass's clients retry it on another
+    replica when one cancels it (qrpass/core/channels.py).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -113,6 +117,8 @@ class TokenServiceServicer(metaclass=_abc_1.ABCMeta):
 
     The google.api.http options name the gateway's route for each method that has one. The
     gateway's JSON uses short names where the proto has enums ("student", "in", "admitted").
+    A method with an idempotency_level is safe to repeat: qrpass's clients retry it on another
+    replica when one cancels it (qrpass/core/channels.py).
     """
 
     @_abc_1.abstractmethod
