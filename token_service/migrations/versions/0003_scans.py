@@ -9,12 +9,20 @@ branch_labels = None
 depends_on = None
 
 
+def _subject_columns(*, primary_key: bool) -> list[sa.Column[object]]:
+    """The pair that names a subject in both tables: its kind and its id (null in a scan of a
+    pass that names no subject)."""
+    return [
+        sa.Column("kind", sa.String(16), primary_key=primary_key, nullable=not primary_key),
+        sa.Column("subject_id", sa.String(64), primary_key=primary_key, nullable=not primary_key),
+    ]
+
+
 def upgrade() -> None:
     op.create_table(
         "scans",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("kind", sa.String(16), nullable=True),
-        sa.Column("subject_id", sa.String(64), nullable=True),
+        *_subject_columns(primary_key=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("gate", sa.String(64), nullable=False),
         sa.Column("direction", sa.String(3), nullable=False),
@@ -30,8 +38,7 @@ def upgrade() -> None:
     op.create_index("scans_scanned_at", "scans", ["scanned_at"])
     op.create_table(
         "presence",
-        sa.Column("kind", sa.String(16), primary_key=True),
-        sa.Column("subject_id", sa.String(64), primary_key=True),
+        *_subject_columns(primary_key=True),
         sa.Column("inside", sa.Boolean, nullable=False),
         sa.Column("entered_at", sa.BigInteger, nullable=True),
         sa.Column("entered_gate", sa.String(64), nullable=True),
