@@ -46,7 +46,7 @@ class GatewaySettings:
         return cls(
             common=common,
             listen_addr=env.address("GATEWAY_LISTEN_ADDR", "0.0.0.0:8080"),
-            targets=Targets.from_env(env),
+            targets=Targets.from_env(env, common.tls),
             client_keys=client,
             admin_keys=admin,
             scanner_keys=scanner,

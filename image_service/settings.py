@@ -36,13 +36,13 @@ class ImageSettings(ServingSettings):
             raise ConfigError(f"QRPASS_CACHE must be `memory` or unset, got {memory_on_purpose!r}")
         if memory_on_purpose and redis_url is not None:
             raise ConfigError("QRPASS_CACHE=memory and REDIS_URL are both set; pick one")
-        if serving["common"].production and redis_url is None and not memory_on_purpose:
+        if serving.common.production and redis_url is None and not memory_on_purpose:
             raise ConfigError(
                 "production needs REDIS_URL (or QRPASS_CACHE=memory to run each replica on its "
                 "own in-process cache on purpose)"
             )
         return cls(
-            **serving,
+            **vars(serving),
             redis_url=redis_url,
             redis_cluster=cluster,
             ttl_seconds=env.int("QR_CACHE_TTL_SECONDS", 86400, minimum=1),

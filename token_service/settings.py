@@ -50,7 +50,7 @@ class TokenSettings(ServingSettings):
         legacy = env.secret("QRPASS_LEGACY_JWT_SECRET")
         url = database_url(env)
         return cls(
-            **serving,
+            **vars(serving),
             database_url=url,
             keys_dir=Path(env.str("QRPASS_KEYS_DIR", "./data/keys")),
             active_kid=env.optional("QRPASS_ACTIVE_KID"),

@@ -303,11 +303,12 @@ class Targets:
     tls: TlsSettings
 
     @classmethod
-    def from_env(cls, env: Env = ENVIRON) -> Targets:
+    def from_env(cls, env: Env = ENVIRON, tls: TlsSettings | None = None) -> Targets:
+        """`tls`: the caller's, when it has read them already."""
         return cls(
             token=env.str("TOKEN_SERVICE_ADDR", "127.0.0.1:50051"),
             image=env.str("IMAGE_SERVICE_ADDR", "127.0.0.1:50052"),
-            tls=CommonSettings.from_env(env).tls,
+            tls=tls or CommonSettings.from_env(env).tls,
         )
 
     def token_client(self, policy: CallPolicy = CallPolicy()) -> TokenClient:

@@ -93,16 +93,16 @@ class ServingSettings:
     metrics_port: int
 
     @staticmethod
-    def read(env: Env, listen: tuple[str, str], metrics: tuple[str, int]) -> dict[str, Any]:
-        """These fields, for the subclass's constructor: `listen` and `metrics` name the
-        variable and its default (the service's address, its metrics port)."""
+    def read(env: Env, listen: tuple[str, str], metrics: tuple[str, int]) -> ServingSettings:
+        """These settings, which a subclass's `from_env` extends (`cls(**vars(serving), ...)`):
+        `listen` and `metrics` name the variable and its default."""
         common = CommonSettings.from_env(env)
-        return {
-            "common": common,
-            "grpc": GrpcServerSettings.from_env(env, common),
-            "listen_addr": env.address(*listen),
-            "metrics_port": env.int(*metrics, maximum=65535),
-        }
+        return ServingSettings(
+            common=common,
+            grpc=GrpcServerSettings.from_env(env, common),
+            listen_addr=env.address(*listen),
+            metrics_port=env.int(*metrics, maximum=65535),
+        )
 
 
 @dataclass(frozen=True)
