@@ -22,9 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import access_log, checkins, routes
 from gateway.access_log import AccessLog
 from gateway.auth import Authenticator
+from gateway.batch import RenderBatcher
 from gateway.clients import Backends
 from gateway.compression import Compression
 from gateway.errors import ApiError, problem, problem_for
+from gateway.fill import Filler
 from gateway.hotpath import HotPath
 from gateway.metrics import HttpMetrics, NearCacheMetrics, route_template
 from gateway.nearcache import NearCache
@@ -175,14 +177,19 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.backends = backends = Backends(settings, registry)
-        watcher = None
+        app.state.batcher = RenderBatcher(backends.image)
+        tasks = []
         if near_cache.max_bytes > 0:
-            watcher = asyncio.ensure_future(follow_changes(backends.token, near_cache))
+            filler = Filler(near_cache, backends.image)
+            tasks = [
+                asyncio.ensure_future(follow_changes(backends.token, near_cache, filler.wake)),
+                asyncio.ensure_future(filler.run()),
+            ]
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            for task in tasks:
+                task.cancel()
             await backends.close()
 
     app = Starlette(

@@ -95,9 +95,13 @@ class NearCacheMetrics(Collector):
         gauges = (
             ("hit_ratio", "Near-cache hits over all lookups since start.",
              cache.hits / total if total else 0.0),
-            ("entries", "Subjects held in the near-cache.", len(cache)),
-            ("bytes", "Bytes held in the near-cache (estimated per entry).", cache.bytes),
+            ("entries", "Subjects whose pass (token and default PNG) the near-cache holds.",
+             len(cache)),
+            ("bytes", "Bytes the held passes count against the limit (token, PNG, ETag and "
+             "overhead each).", cache.bytes),
             ("max_bytes", "The near-cache's size limit (GATEWAY_NEAR_CACHE_MB).", cache.max_bytes),
+            ("tokens", "Current tokens known from the change stream (every live subject).",
+             cache.known_tokens),
             ("live", "1 while the change stream is followed and the near-cache may serve.",
              1 if cache.live else 0),
             ("sequence", "The newest change-log position the change stream has reported.",
@@ -105,8 +109,12 @@ class NearCacheMetrics(Collector):
         )  # fmt: skip
         for name, documentation, value in gauges:
             yield GaugeMetricFamily(f"qrpass_gateway_cache_{name}", documentation, value=value)
-        yield CounterMetricFamily(
+        resets = CounterMetricFamily(
             "qrpass_gateway_cache_resets",
-            "Times the near-cache was emptied on the change stream's word.",
-            value=cache.resets,
+            "Times the change stream started over, by reason: new_watcher (this gateway's first "
+            "stream), position_unknown, keys_changed, too_slow.",
+            labels=("reason",),
         )
+        for reason, count in sorted(cache.resets.items()):
+            resets.add_metric((reason,), count)
+        yield resets

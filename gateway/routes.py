@@ -23,6 +23,7 @@ from gateway.answers import (
     Verdict,
     json_response,
 )
+from gateway.batch import RenderBatcher
 from gateway.bodies import InvalidateRequest, VerifyRequest, decode
 from gateway.clients import Backends
 from gateway.errors import ApiError
@@ -63,6 +64,11 @@ def near_cache(request: Request) -> NearCache:
     return cache
 
 
+def batcher(request: Request) -> RenderBatcher:
+    misses: RenderBatcher = request.app.state.batcher
+    return misses
+
+
 def request_id(request: Request) -> str:
     rid: str = request.scope["state"]["request_id"]
     return rid
@@ -85,26 +91,33 @@ def _subject(request: Request) -> tuple[Kind, str]:
 
 async def _pass(request: Request) -> tuple[Entry, bool]:
     """The subject's token and default PNG, and whether it was a cache hit: from the near-cache,
-    or from both services (then kept, unless a newer change made the answer stale)."""
+    or else the image of the token the change stream named (one call, batched with other
+    misses), or for a subject the stream has not named yet, from both services; then kept,
+    unless a newer change made the answer stale."""
     kind, subject_id = _subject(request)
     cache = near_cache(request)
     entry = cache.get(kind.plural, subject_id)
     if entry is not None:
         return entry, True
-    both, rid = backends(request), request_id(request)
-    issued = await both.token.issue(kind, subject_id, min_sequence=cache.sequence, request_id=rid)
-    image = await both.image.render(issued.token, request_id=rid)
-    entry = Entry(issued.token, image.image, image.etag)
-    cache.put(kind.plural, subject_id, entry, issued.sequence)
+    rid = request_id(request)
+    token, sequence = cache.token(kind.plural, subject_id), cache.sequence
+    if token is None:
+        issued = await backends(request).token.issue(
+            kind, subject_id, min_sequence=cache.sequence, request_id=rid
+        )
+        token, sequence = issued.token, issued.sequence
+    image = await batcher(request).render(token, rid)
+    entry = Entry(token, image.image, image.etag)
+    cache.put(kind.plural, subject_id, entry, sequence)
     return entry, image.cache_status == image_pb.CACHE_STATUS_HIT
 
 
 async def _token_for(request: Request) -> str:
     kind, subject_id = _subject(request)
     cache = near_cache(request)
-    entry = cache.get(kind.plural, subject_id)
-    if entry is not None:
-        return entry.token
+    token = cache.token(kind.plural, subject_id)
+    if token is not None:
+        return token
     rid = request_id(request)
     issued = await backends(request).token.issue(
         kind, subject_id, min_sequence=cache.sequence, request_id=rid

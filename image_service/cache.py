@@ -136,6 +136,9 @@ class MemoryCache:
     async def get(self, key: str, *, variant: bool = False) -> bytes | None:
         return self._tiers[variant].get(key)
 
+    async def get_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bytes | None]:
+        return [self._tiers[variant].get(key) for key in keys]
+
     async def set_many(self, items: Sequence[tuple[str, bytes]], *, variant: bool = False) -> None:
         self._tiers[variant].set_many(items)
 
@@ -216,6 +219,17 @@ class RedisCache:
             self._client.getex(key, ex=jittered(self._ttls[variant]))
         )
         return value
+
+    async def get_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bytes | None]:
+        """Every key in one pipelined round trip (one per node of a cluster), TTLs renewed."""
+        if not keys:
+            return []
+        ttl = self._ttls[variant]
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.getex(key, ex=jittered(ttl))
+        values: list[bytes | None] = await self._call(pipe.execute())
+        return values
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], *, variant: bool = False) -> None:
         if not items:

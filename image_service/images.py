@@ -34,6 +34,9 @@ class Cache(Protocol):
 
     # `variant`: options other than the defaults, kept so they never evict a default pass.
     async def get(self, key: str, *, variant: bool = False) -> bytes | None: ...
+    async def get_many(
+        self, keys: Sequence[str], *, variant: bool = False
+    ) -> list[bytes | None]: ...
     async def set_many(
         self, items: Sequence[tuple[str, bytes]], *, variant: bool = False
     ) -> None: ...
@@ -116,6 +119,50 @@ class ImageBook:
         if cached is not None:
             self._count(Status.HIT)
             return Image(cached, options.content_type, etag, Status.HIT)
+        data, status = await self._render_once(key, text, options, cache_ok)
+        self._count(status)
+        return Image(data, options.content_type, etag, status)
+
+    async def get_many(
+        self, texts: Sequence[str], options: RenderOptions, *, cached_only: bool = False
+    ) -> list[Image | None]:
+        """Many texts in one cache round trip; misses rendered (single flight, as in `get`),
+        or left as None when `cached_only`. A cached-only batch fills a caller's cache: it is
+        not counted as lookups, so the hit ratio stays the users' own."""
+        if len(texts) > MAX_WARM_BATCH:
+            raise InvalidOptions(f"a batch holds at most {MAX_WARM_BATCH} texts")
+        for i, text in enumerate(texts):
+            if not text:
+                raise InvalidOptions(f"texts[{i}] is empty")
+        keys = [render.cache_key(text, options) for text in texts]
+        cache_ok = True
+        try:
+            found = await self._cache.get_many(keys, variant=options.is_variant)
+        except CacheUnavailable:
+            found, cache_ok = [None] * len(keys), False
+        images: list[Image | None] = [
+            None if data is None else Image(data, options.content_type, render.etag_for(key),
+                                            Status.HIT)
+            for key, data in zip(keys, found, strict=True)
+        ]  # fmt: skip
+        if cached_only:
+            return images
+        for image in images:
+            if image is not None:
+                self._count(Status.HIT)
+        misses = [i for i, image in enumerate(images) if image is None]
+        rendered = await asyncio.gather(
+            *(self._render_once(keys[i], texts[i], options, cache_ok) for i in misses)
+        )
+        for i, (data, status) in zip(misses, rendered, strict=True):
+            self._count(status)
+            images[i] = Image(data, options.content_type, render.etag_for(keys[i]), status)
+        return images
+
+    async def _render_once(
+        self, key: str, text: str, options: RenderOptions, cache_ok: bool
+    ) -> tuple[bytes, Status]:
+        """Render and store `text`, or wait for the render of it already under way."""
         task = self._in_flight.get(key)
         if task is None:
             # A task of its own: a leader whose client gives up must not cancel the followers.
@@ -124,9 +171,7 @@ class ImageBook:
             task.add_done_callback(lambda _: self._in_flight.pop(key, None))
         else:
             self._metrics.singleflight_waits.inc()
-        data, status = await asyncio.shield(task)
-        self._count(status)
-        return Image(data, options.content_type, etag, status)
+        return await asyncio.shield(task)
 
     async def _render_and_store(
         self, key: str, text: str, options: RenderOptions, cache_ok: bool

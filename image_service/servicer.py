@@ -59,6 +59,25 @@ class ImageServicer(pb_grpc.ImageServiceServicer):
             cache_status=_STATUS[image.status],
         )
 
+    async def RenderQrCodes(
+        self, request: pb.RenderQrCodesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.RenderQrCodesResponse:
+        options = options_from(request.options)
+        images = await self._book.get_many(
+            list(request.texts), options, cached_only=request.cached_only
+        )
+        return pb.RenderQrCodesResponse(
+            content_type=options.content_type,
+            codes=[
+                pb.RenderedQrCode(
+                    image=image.data, etag=image.etag, cache_status=_STATUS[image.status]
+                )
+                if image is not None
+                else pb.RenderedQrCode()
+                for image in images
+            ],
+        )
+
     async def WarmQrCodes(
         self, request: pb.WarmQrCodesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.WarmQrCodesResponse:

@@ -21,17 +21,20 @@ log = logging.getLogger(__name__)
 
 _BATCH = 5000  # changes read per query
 # Past this many changes of one kind in one sync, reloading the whole kind is cheaper than
-# fetching each subject, and listeners are told to drop everything rather than each subject.
+# fetching each subject (listeners are still told each subject that changed).
 RELOAD_THRESHOLD = 500
 
 
 @dataclass(frozen=True)
 class IndexUpdate:
-    """What one sync applied: the changed subjects, or `reset` when too many to list."""
+    """What one sync applied: the changed subjects with their records now (None: gone), or
+    `reset` when listeners must drop everything (the signing keys changed)."""
 
     sequence: int
     changes: tuple[tuple[str, str], ...]
+    records: tuple[SubjectRecord | None, ...] = ()
     reset: bool = False
+    reset_reason: str = ""  # "keys_changed", or "too_slow" for a watcher that fell behind
 
 
 Listener = Callable[[IndexUpdate], None]
@@ -67,6 +70,28 @@ class SubjectIndex:
     def size(self, kind: str) -> int:
         return len(self._by_id[kind])
 
+    def snapshot(self) -> tuple[int, list[SubjectRecord]]:
+        """Every live subject and the position they reflect, read between two syncs."""
+        with self._lock:
+            return self.sequence, [r for kind in BY_NAME for r in self._by_id[kind].values()]
+
+    def current(self, pairs: list[tuple[str, str]]) -> tuple[int, list[SubjectRecord | None]]:
+        """The named subjects as this index holds them now (None: gone), and the position."""
+        with self._lock:
+            return self.sequence, [self._by_id[kind].get(sid) for kind, sid in pairs]
+
+    def changed_since(self, sequence: int, limit: int) -> list[tuple[str, str]] | None:
+        """The subjects the change log names after `sequence`, each once, from the database;
+        None when more than `limit` changes follow it."""
+        changes: list[Change] = []
+        while batch := self._store.changes_after(
+            changes[-1].sequence if changes else sequence, min(_BATCH, limit + 1)
+        ):
+            changes += batch
+            if len(changes) > limit:
+                return None
+        return list(dict.fromkeys((c.kind, c.subject_id) for c in changes if c.kind in BY_NAME))
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` (from the syncing thread) after every applied change; returns undo."""
         self._listeners.append(listener)
@@ -74,19 +99,23 @@ class SubjectIndex:
 
     def notify_reset(self) -> None:
         """Tell listeners to drop what they derived from the index (for example: keys changed)."""
-        self._notify(IndexUpdate(self.sequence, (), reset=True))
+        self._notify(IndexUpdate(self.sequence, (), reset=True, reset_reason="keys_changed"))
 
     def sync(self) -> IndexUpdate | None:
         """Apply every change after `sequence`; database errors propagate to the caller."""
-        applied: IndexUpdate | None = None
         with self._lock:
-            while True:
-                changes = self._store.changes_after(self.sequence, _BATCH)
-                if not changes:
-                    break
-                applied = self._apply(changes)
-                self.sequence = changes[-1].sequence
-                self._notify(applied)
+            # Read the whole backlog first and apply it once: an import of 250,000 rows is
+            # then one reload of its kind, not one per batch of the log.
+            changes: list[Change] = []
+            while batch := self._store.changes_after(
+                changes[-1].sequence if changes else self.sequence, _BATCH
+            ):
+                changes += batch
+            if not changes:
+                return None
+            applied = self._apply(changes)
+            self.sequence = changes[-1].sequence
+            self._notify(applied)
         return applied
 
     def _apply(self, changes: list[Change]) -> IndexUpdate:
@@ -94,19 +123,15 @@ class SubjectIndex:
         for change in changes:
             if change.kind in ids:
                 ids[change.kind].append(change.subject_id)
-        reset = False
         for kind, changed in ids.items():
             if len(changed) > RELOAD_THRESHOLD:
                 self._replace_kind(kind, self._store.live(kind))
-                reset = True
             elif changed:
                 for subject_id, record in self._store.records(kind, changed).items():
                     self._put(kind, subject_id, record)
-        sequence = changes[-1].sequence
-        if reset:
-            return IndexUpdate(sequence, (), reset=True)
-        pairs = dict.fromkeys((c.kind, c.subject_id) for c in changes)
-        return IndexUpdate(sequence, tuple(pairs))
+        pairs = tuple(dict.fromkeys((c.kind, c.subject_id) for c in changes if c.kind in ids))
+        records = tuple(self._by_id[kind].get(subject_id) for kind, subject_id in pairs)
+        return IndexUpdate(changes[-1].sequence, pairs, records)
 
     def _put(self, kind: str, subject_id: str, record: SubjectRecord | None) -> None:
         old = self._by_id[kind].pop(subject_id, None)

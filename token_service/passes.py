@@ -95,8 +95,13 @@ class PassBook:
         record = self._index.get(kind, subject_id)
         if record is None:
             raise SubjectNotFound(f"no {kind} with id {subject_id!r}")
+        return self._issued(record) if self.keepable(record) else None
+
+    def keepable(self, record: SubjectRecord) -> str | None:
+        """The record's token if it can be handed out as it is (its key is known and, with a
+        lifetime, less than half of it has passed); None when it must be re-signed first."""
         if record.token and self._codec.is_current(record.token, record.kid):
-            return self._issued(record)
+            return record.token
         return None
 
     def issue(self, kind: str, subject_id: str) -> IssuedToken:

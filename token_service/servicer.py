@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from qrpass.vocabulary import (
     KINDS,
     MAX_BATCH_SCANS,
 )
+from token_service import stream
 from token_service.admission import Admission, Entry
 from token_service.errors import InvalidRequest
 from token_service.gate import CheckInResult, Gate, Scan
@@ -33,6 +35,8 @@ from token_service.metrics import TokenMetrics
 from token_service.passes import PassBook, Verdict
 from token_service.revocations import RevocationList
 from token_service.store import SubjectRecord
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -134,14 +138,6 @@ def _scan_message(record: ScanRecord) -> pb.Scan:
     if record.failure:
         scan.failure_reason = pb.FailureReason.Value(f"FAILURE_REASON_{record.failure.upper()}")
     return scan
-
-
-def _change_message(update: IndexUpdate) -> pb.WatchSubjectChangesResponse:
-    return pb.WatchSubjectChangesResponse(
-        sequence=update.sequence,
-        subjects=[pb.Subject(kind=BY_NAME[kind].value, id=sid) for kind, sid in update.changes],
-        reset=update.reset,
-    )
 
 
 class TokenServicer(pb_grpc.TokenServiceServicer):
@@ -279,12 +275,13 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
     ) -> AsyncIterator[pb.WatchSubjectChangesResponse]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[IndexUpdate | None] = asyncio.Queue()
+        keepable = self._book.keepable if request.include_tokens else None
 
         def offer(update: IndexUpdate) -> None:
             if queue.qsize() >= _WATCH_QUEUE:  # too slow to follow: start it over
                 while not queue.empty():
                     queue.get_nowait()
-                update = IndexUpdate(update.sequence, (), reset=True)
+                update = IndexUpdate(update.sequence, (), reset=True, reset_reason="too_slow")
             queue.put_nowait(update)
 
         def from_any_thread(update: IndexUpdate) -> None:
@@ -294,20 +291,56 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
         self._watches.add(queue)
         self._metrics.watchers.inc()
         try:
-            yield pb.WatchSubjectChangesResponse(sequence=self._index.sequence, reset=True)
+            # Subscribed first, so nothing applied after the opening's position is missed.
+            position, opening = await self._opening(request.after_sequence, keepable)
+            for message in opening:
+                yield message
             while True:
                 try:
                     update = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-                except TimeoutError:
-                    yield pb.WatchSubjectChangesResponse(sequence=self._index.sequence)
+                except TimeoutError:  # a heartbeat says what this stream has delivered
+                    yield pb.WatchSubjectChangesResponse(sequence=position)
                     continue
                 if update is None:
                     return
-                yield _change_message(update)
+                if update.reset:
+                    position, messages = await self._reset(update.reset_reason, keepable)
+                elif update.sequence > position:  # older ones are in the opening already
+                    position = update.sequence
+                    messages = stream.changes(position, update.changes, update.records, keepable)
+                else:
+                    continue
+                for message in messages:
+                    yield message
         finally:
             unsubscribe()
             self._watches.discard(queue)
             self._metrics.watchers.dec()
+
+    async def _opening(
+        self, after: int, keepable: stream.Keepable | None
+    ) -> tuple[int, Iterator[pb.WatchSubjectChangesResponse]]:
+        """Resume after the watcher's position when the change log holds it, else a reset."""
+        if after <= 0:
+            return await self._reset("new_watcher", keepable)
+        await self._catch_up(after)
+        try:
+            pairs = await self._run(self._index.changed_since, after, stream.RESUME_LIMIT)
+        except SQLAlchemyError as error:  # the class only: driver messages quote SQL
+            log.warning("change log unreadable, watcher starts over: %s", type(error).__name__)
+            pairs = None
+        if pairs is None or after > self._index.sequence:
+            return await self._reset("position_unknown", keepable)
+        position, records = await self._run(self._index.current, pairs)
+        return position, stream.changes(position, pairs, records, keepable)
+
+    async def _reset(
+        self, reason: str, keepable: stream.Keepable | None
+    ) -> tuple[int, Iterator[pb.WatchSubjectChangesResponse]]:
+        if keepable is None:
+            return self._index.sequence, stream.reset(self._index.sequence, reason, None, None)
+        position, records = await self._run(self._index.snapshot)
+        return position, stream.reset(position, reason, records, keepable)
 
     async def CheckIn(
         self, request: pb.CheckInRequest, context: grpc.aio.ServicerContext[Any, Any]

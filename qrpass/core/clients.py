@@ -246,9 +246,15 @@ class TokenClient(ServiceClient):
         request = token_pb.GetJwksRequest()
         return await self._call(self._stub.GetJwks, request, request_id=request_id)
 
-    def watch(self) -> AsyncIterable[token_pb.WatchSubjectChangesResponse]:
-        """The change stream; no deadline, it lasts until the replica or the channel goes."""
-        return self._stub.WatchSubjectChanges(token_pb.WatchSubjectChangesRequest())
+    def watch(
+        self, after_sequence: int = 0, *, include_tokens: bool = False
+    ) -> AsyncIterable[token_pb.WatchSubjectChangesResponse]:
+        """The change stream, resumed after `after_sequence` when the log holds it; no
+        deadline, it lasts until the replica or the channel goes."""
+        request = token_pb.WatchSubjectChangesRequest(
+            after_sequence=after_sequence, include_tokens=include_tokens
+        )
+        return self._stub.WatchSubjectChanges(request)
 
 
 class ImageClient(ServiceClient):
@@ -265,6 +271,20 @@ class ImageClient(ServiceClient):
     ) -> image_pb.RenderQrCodeResponse:
         request = image_pb.RenderQrCodeRequest(text=text, options=options)
         return await self._call(self._stub.RenderQrCode, request, request_id=request_id)
+
+    async def render_many(
+        self,
+        texts: list[str],
+        *,
+        cached_only: bool = False,
+        timeout: float | None = None,
+        request_id: str = "",
+    ) -> image_pb.RenderQrCodesResponse:
+        """Default images of many texts in one call, in their order."""
+        request = image_pb.RenderQrCodesRequest(texts=texts, cached_only=cached_only)
+        return await self._call(
+            self._stub.RenderQrCodes, request, timeout=timeout, request_id=request_id
+        )
 
     async def warm(self, texts: list[str], *, timeout: float) -> image_pb.WarmQrCodesResponse:
         request = image_pb.WarmQrCodesRequest(texts=texts)

@@ -28,6 +28,7 @@ def test_reads_and_repeatable_writes_are_retried_and_nothing_that_changes_state_
         "IssueToken", "VerifyToken", "ListTokens", "GetJwks", "ListScans", "ListRevocations",
     }  # fmt: skip
     assert retried["qrpass.image.v1.ImageService"] == {
-        "RenderQrCode", "WarmQrCodes", "InvalidateQrCode", "InvalidateQrCodes", "GetCacheStats",
+        "RenderQrCode", "RenderQrCodes", "WarmQrCodes", "InvalidateQrCode", "InvalidateQrCodes",
+        "GetCacheStats",
     }  # fmt: skip
     assert not STATE_CHANGING & set().union(*retried.values())

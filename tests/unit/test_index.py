@@ -52,14 +52,39 @@ def test_load_then_follow_another_replicas_writes(stores):
     assert index.sync() is None  # nothing new
 
 
-def test_many_changes_reload_the_kind_and_reset_listeners(stores):
+def test_many_changes_reload_the_kind_and_still_name_each_subject(stores):
     writer, reader = stores
     index = SubjectIndex(reader)
     index.load()
-    writer.upsert("student", _rows(RELOAD_THRESHOLD + 1), _sign)
+    count = RELOAD_THRESHOLD * 12  # more than one batch of the log: applied as one update
+    writer.upsert("student", _rows(count), _sign)
+    updates: list[IndexUpdate] = []
+    index.subscribe(updates.append)
     update = index.sync()
-    assert update is not None and update.reset and update.changes == ()
-    assert index.size("student") == RELOAD_THRESHOLD + 1
+    assert updates == [update]
+    assert update is not None and not update.reset and len(update.changes) == count
+    assert [r.token for r in update.records[:2]] == ["student.S0.v1", "student.S1.v1"]
+    assert index.size("student") == count
+
+
+def test_what_changed_since_a_position_comes_from_the_log(stores):
+    writer, reader = stores
+    writer.upsert("student", _rows(3), _sign)
+    index = SubjectIndex(reader)
+    index.load()
+    position = index.sequence
+    writer.rotate("student", "S1", _sign)
+    writer.rotate("student", "S1", _sign)
+    writer.delete("student", "S2")
+    assert index.changed_since(position, limit=10) == [("student", "S1"), ("student", "S2")]
+    assert index.changed_since(position, limit=2) is None  # more changes than the limit
+    assert index.changed_since(writer.last_sequence(), limit=10) == []
+    index.sync()
+    sequence, records = index.current([("student", "S1"), ("student", "S2")])
+    assert sequence == writer.last_sequence()
+    assert records[0] is not None and records[0].version == 3 and records[1] is None
+    at, everyone = index.snapshot()
+    assert at == sequence and sorted(r.id for r in everyone) == ["S0", "S1"]
 
 
 def test_a_subject_reimported_after_deletion_keeps_counting_versions(stores):

@@ -215,6 +215,100 @@ class RenderQrCodeResponse(_message.Message):
 Global___RenderQrCodeResponse: _TypeAlias = RenderQrCodeResponse  # noqa: Y015
 
 @_typing.final
+class RenderQrCodesRequest(_message.Message):
+    """RenderQrCodesRequest is a batch of texts to answer with one set of options."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXTS_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    CACHED_ONLY_FIELD_NUMBER: _builtins.int
+    cached_only: _builtins.bool
+    """Answer from the cache only: a text whose image is not cached gets an empty image and
+    CACHE_STATUS_UNSPECIFIED, and nothing is rendered.
+    """
+    @_builtins.property
+    def texts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The texts; at most 5000."""
+
+    @_builtins.property
+    def options(self) -> Global___RenderOptions:
+        """The render options for every text."""
+
+    def __init__(
+        self,
+        *,
+        texts: _abc.Iterable[_builtins.str] | None = ...,
+        options: Global___RenderOptions | None = ...,
+        cached_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached_only", b"cached_only", "options", b"options", "texts", b"texts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenderQrCodesRequest: _TypeAlias = RenderQrCodesRequest  # noqa: Y015
+
+@_typing.final
+class RenderedQrCode(_message.Message):
+    """RenderedQrCode is the answer for one text of a RenderQrCodesRequest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    CACHE_STATUS_FIELD_NUMBER: _builtins.int
+    image: _builtins.bytes
+    """The image bytes; empty when `cached_only` was asked and the image is not cached."""
+    etag: _builtins.str
+    """A strong entity tag for the image, quoted, as used in HTTP."""
+    cache_status: Global___CacheStatus.ValueType
+    """Whether the image came from the cache."""
+    def __init__(
+        self,
+        *,
+        image: _builtins.bytes = ...,
+        etag: _builtins.str = ...,
+        cache_status: Global___CacheStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_status", b"cache_status", "etag", b"etag", "image", b"image"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenderedQrCode: _TypeAlias = RenderedQrCode  # noqa: Y015
+
+@_typing.final
+class RenderQrCodesResponse(_message.Message):
+    """RenderQrCodesResponse carries one answer per text, in the request's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    CODES_FIELD_NUMBER: _builtins.int
+    content_type: _builtins.str
+    """The media type of every image, image/png or image/svg+xml."""
+    @_builtins.property
+    def codes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RenderedQrCode]:
+        """The answers, one per text of the request, in its order."""
+
+    def __init__(
+        self,
+        *,
+        content_type: _builtins.str = ...,
+        codes: _abc.Iterable[Global___RenderedQrCode] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["codes", b"codes", "content_type", b"content_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenderQrCodesResponse: _TypeAlias = RenderQrCodesResponse  # noqa: Y015
+
+@_typing.final
 class WarmQrCodesRequest(_message.Message):
     """WarmQrCodesRequest is a batch of texts to cache with one set of options."""
 

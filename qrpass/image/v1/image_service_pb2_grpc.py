@@ -41,6 +41,11 @@ class ImageServiceStub:
                 request_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodeRequest.SerializeToString,
                 response_deserializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodeResponse.FromString,
                 _registered_method=True)
+        self.RenderQrCodes = channel.unary_unary(
+                '/qrpass.image.v1.ImageService/RenderQrCodes',
+                request_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodesRequest.SerializeToString,
+                response_deserializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodesResponse.FromString,
+                _registered_method=True)
         self.WarmQrCodes = channel.unary_unary(
                 '/qrpass.image.v1.ImageService/WarmQrCodes',
                 request_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.WarmQrCodesRequest.SerializeToString,
@@ -75,6 +80,14 @@ class ImageServiceServicer:
 
     def RenderQrCode(self, request, context):
         """RenderQrCode returns the image for a text and options, from the cache when it can.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenderQrCodes(self, request, context):
+        """RenderQrCodes answers many texts with one set of options in one call, cache-first: how a
+        caller fills a near-cache in a few calls, or answers concurrent misses together.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,6 +135,11 @@ def add_ImageServiceServicer_to_server(servicer, server):
                     servicer.RenderQrCode,
                     request_deserializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodeRequest.FromString,
                     response_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodeResponse.SerializeToString,
+            ),
+            'RenderQrCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderQrCodes,
+                    request_deserializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodesRequest.FromString,
+                    response_serializer=qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodesResponse.SerializeToString,
             ),
             'WarmQrCodes': grpc.unary_unary_rpc_method_handler(
                     servicer.WarmQrCodes,
@@ -178,6 +196,33 @@ class ImageService:
             '/qrpass.image.v1.ImageService/RenderQrCode',
             qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodeRequest.SerializeToString,
             qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderQrCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qrpass.image.v1.ImageService/RenderQrCodes',
+            qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodesRequest.SerializeToString,
+            qrpass_dot_image_dot_v1_dot_image__service__pb2.RenderQrCodesResponse.FromString,
             options,
             channel_credentials,
             insecure,

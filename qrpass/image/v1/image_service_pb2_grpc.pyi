@@ -37,6 +37,10 @@ class ImageServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ImageServiceAsyncStub: ...
     RenderQrCode: _grpc.UnaryUnaryMultiCallable[_image_service_pb2.RenderQrCodeRequest, _image_service_pb2.RenderQrCodeResponse]
     """RenderQrCode returns the image for a text and options, from the cache when it can."""
+    RenderQrCodes: _grpc.UnaryUnaryMultiCallable[_image_service_pb2.RenderQrCodesRequest, _image_service_pb2.RenderQrCodesResponse]
+    """RenderQrCodes answers many texts with one set of options in one call, cache-first: how a
+    caller fills a near-cache in a few calls, or answers concurrent misses together.
+    """
     WarmQrCodes: _grpc.UnaryUnaryMultiCallable[_image_service_pb2.WarmQrCodesRequest, _image_service_pb2.WarmQrCodesResponse]
     """WarmQrCodes renders and caches a batch of texts, skipping those already cached."""
     InvalidateQrCode: _grpc.UnaryUnaryMultiCallable[_image_service_pb2.InvalidateQrCodeRequest, _image_service_pb2.InvalidateQrCodeResponse]
@@ -57,6 +61,10 @@ class ImageServiceAsyncStub(ImageServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     RenderQrCode: _aio.UnaryUnaryMultiCallable[_image_service_pb2.RenderQrCodeRequest, _image_service_pb2.RenderQrCodeResponse]  # type: ignore[assignment]
     """RenderQrCode returns the image for a text and options, from the cache when it can."""
+    RenderQrCodes: _aio.UnaryUnaryMultiCallable[_image_service_pb2.RenderQrCodesRequest, _image_service_pb2.RenderQrCodesResponse]  # type: ignore[assignment]
+    """RenderQrCodes answers many texts with one set of options in one call, cache-first: how a
+    caller fills a near-cache in a few calls, or answers concurrent misses together.
+    """
     WarmQrCodes: _aio.UnaryUnaryMultiCallable[_image_service_pb2.WarmQrCodesRequest, _image_service_pb2.WarmQrCodesResponse]  # type: ignore[assignment]
     """WarmQrCodes renders and caches a batch of texts, skipping those already cached."""
     InvalidateQrCode: _aio.UnaryUnaryMultiCallable[_image_service_pb2.InvalidateQrCodeRequest, _image_service_pb2.InvalidateQrCodeResponse]  # type: ignore[assignment]
@@ -80,6 +88,16 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_image_service_pb2.RenderQrCodeResponse, _abc.Awaitable[_image_service_pb2.RenderQrCodeResponse]]:
         """RenderQrCode returns the image for a text and options, from the cache when it can."""
+
+    @_abc_1.abstractmethod
+    def RenderQrCodes(
+        self,
+        request: _image_service_pb2.RenderQrCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_image_service_pb2.RenderQrCodesResponse, _abc.Awaitable[_image_service_pb2.RenderQrCodesResponse]]:
+        """RenderQrCodes answers many texts with one set of options in one call, cache-first: how a
+        caller fills a near-cache in a few calls, or answers concurrent misses together.
+        """
 
     @_abc_1.abstractmethod
     def WarmQrCodes(

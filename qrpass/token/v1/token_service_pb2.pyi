@@ -112,6 +112,38 @@ IMPORT_FORMAT_XLSX: ImportFormat.ValueType  # 2
 """An Excel workbook; the first sheet is read, with a header row."""
 Global___ImportFormat: _TypeAlias = ImportFormat  # noqa: Y015
 
+class _ResetReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ResetReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ResetReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RESET_REASON_UNSPECIFIED: _ResetReason.ValueType  # 0
+    """Not a reset."""
+    RESET_REASON_NEW_WATCHER: _ResetReason.ValueType  # 1
+    """The watcher gave no position to resume from."""
+    RESET_REASON_POSITION_UNKNOWN: _ResetReason.ValueType  # 2
+    """The change log does not hold the watcher's position (too old, or from another database)."""
+    RESET_REASON_KEYS_CHANGED: _ResetReason.ValueType  # 3
+    """The signing keys changed, so any token may have changed."""
+    RESET_REASON_TOO_SLOW: _ResetReason.ValueType  # 4
+    """The watcher read too slowly to be sent every change."""
+
+class ResetReason(_ResetReason, metaclass=_ResetReasonEnumTypeWrapper):
+    """ResetReason says why a change stream started over."""
+
+RESET_REASON_UNSPECIFIED: ResetReason.ValueType  # 0
+"""Not a reset."""
+RESET_REASON_NEW_WATCHER: ResetReason.ValueType  # 1
+"""The watcher gave no position to resume from."""
+RESET_REASON_POSITION_UNKNOWN: ResetReason.ValueType  # 2
+"""The change log does not hold the watcher's position (too old, or from another database)."""
+RESET_REASON_KEYS_CHANGED: ResetReason.ValueType  # 3
+"""The signing keys changed, so any token may have changed."""
+RESET_REASON_TOO_SLOW: ResetReason.ValueType  # 4
+"""The watcher read too slowly to be sent every change."""
+Global___ResetReason: _TypeAlias = ResetReason  # noqa: Y015
+
 class _Direction:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -755,12 +787,25 @@ class WatchSubjectChangesRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    INCLUDE_TOKENS_FIELD_NUMBER: _builtins.int
+    after_sequence: _builtins.int
+    """The change-log position the watcher has applied. When the log still holds it, the stream
+    begins with every subject changed since, instead of a reset; 0 starts over.
+    """
+    include_tokens: _builtins.bool
+    """Send each changed subject's current token, and after every reset a snapshot of every live
+    subject's token, so the watcher knows every current token without asking.
+    """
     def __init__(
         self,
+        *,
+        after_sequence: _builtins.int = ...,
+        include_tokens: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "include_tokens", b"include_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -775,15 +820,32 @@ class WatchSubjectChangesResponse(_message.Message):
     SEQUENCE_FIELD_NUMBER: _builtins.int
     SUBJECTS_FIELD_NUMBER: _builtins.int
     RESET_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    RESET_REASON_FIELD_NUMBER: _builtins.int
+    PARTIAL_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """The change-log position after this message; it never decreases on one stream."""
     reset: _builtins.bool
-    """Drop everything derived from subject state: sent first on every stream, when the signing
-    keys change, and when too many subjects changed at once to list them.
+    """Drop everything derived from subject state: sent first on a stream that cannot resume from
+    the watcher's position, and when the signing keys change. With `include_tokens`, the
+    messages from a reset up to the first one without `partial` list every live subject.
+    """
+    reset_reason: Global___ResetReason.ValueType
+    """Why the stream started over, when `reset` is set."""
+    partial: _builtins.bool
+    """More messages at this sequence follow at once; a watcher's state is whole again only after
+    the next message without `partial` (a snapshot or a long list of changes is split up).
     """
     @_builtins.property
     def subjects(self) -> _containers.RepeatedCompositeFieldContainer[Global___Subject]:
         """The subjects that changed, with only their kind and id set."""
+
+    @_builtins.property
+    def tokens(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubjectToken]:
+        """With `include_tokens`: the current token of subjects in this message (or, in a snapshot,
+        of every live subject), with only the subject's kind and id set. A changed subject missing
+        here holds no token to keep: it was deleted, or is re-signed on its next IssueToken.
+        """
 
     def __init__(
         self,
@@ -791,10 +853,13 @@ class WatchSubjectChangesResponse(_message.Message):
         sequence: _builtins.int = ...,
         subjects: _abc.Iterable[Global___Subject] | None = ...,
         reset: _builtins.bool = ...,
+        tokens: _abc.Iterable[Global___SubjectToken] | None = ...,
+        reset_reason: Global___ResetReason.ValueType = ...,
+        partial: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reset", b"reset", "sequence", b"sequence", "subjects", b"subjects"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["partial", b"partial", "reset", b"reset", "reset_reason", b"reset_reason", "sequence", b"sequence", "subjects", b"subjects", "tokens", b"tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
