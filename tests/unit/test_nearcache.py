@@ -205,7 +205,12 @@ def test_what_an_entry_counts_covers_the_memory_python_holds_for_it():
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for i, png in enumerate(pngs):  # the token and PNG arrive from gRPC: they are new objects
-        cache.put("students", f"S{i:05d}", Entry(f"{i:05d}" + "t" * 252, bytes(bytearray(png)), f'"{i}"'), 1)
+        cache.put(
+            "students",
+            f"S{i:05d}",
+            Entry(f"{i:05d}" + "t" * 252, bytes(bytearray(png)), f'"{i}"'),
+            1,
+        )
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     assert held <= cache.bytes, (held, cache.bytes)
