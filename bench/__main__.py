@@ -27,7 +27,7 @@ import grpc
 import redis
 from tqdm import tqdm
 
-from bench import autocannon, cpu, loadgen, report
+from bench import autocannon, cpu, first_open, loadgen, report
 from bench import original as bench_original
 from qrpass.core.clients import ImageClient, TokenClient
 from qrpass.core.config import TlsSettings
@@ -292,24 +292,6 @@ def _closed(url: str, requests: list[dict], meter: cpu.CpuMeter, headers: dict[s
     return result, per_request, split
 
 
-def _near_cache_entries(url: str) -> int:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as reply:
-        for line in reply.read().decode().splitlines():
-            if line.startswith("qrpass_gateway_cache_entries "):
-                return int(float(line.split()[1]))
-    return 0
-
-
-def _fill_near_cache(url: str, passes: list[dict], auth: dict[str, str], subjects: int) -> float:
-    """Open every pass until the gateway holds them all ("all cached"); returns the miss rate."""
-    rates: list[float] = []
-    while _near_cache_entries(url) < subjects:
-        if len(rates) == 10:
-            raise RuntimeError("the gateway's near-cache did not fill; is it big enough?")
-        rates.append(autocannon.run(url, passes, THROUGHPUT_SECONDS, 64, auth).rate)
-    return rates[0] if rates else 0.0
-
-
 def _body_bytes(url: str, headers: dict[str, str]) -> int:
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as reply:
         return len(reply.read())  # urllib leaves Content-Encoding as it is
@@ -329,7 +311,7 @@ def _gateway_extras(system: System, url: str, passes: list[dict], auth: dict[str
     quiet.start()
     try:
         assert quiet.process is not None
-        _fill_near_cache(quiet.url, passes, auth, len(passes))
+        first_open.wait_filled(quiet.url, STUDENTS + STALLS)
         quiet_meter = cpu.CpuMeter({"gateway": [quiet.process.pid]})
         silent, silent_cpu, _ = _closed(quiet.url, passes, quiet_meter, auth)
     finally:
@@ -380,6 +362,7 @@ def run() -> dict:
         system.cli("cache", "clear")
         memory_before = _redis_used_memory(redis_server.url)
         warm_seconds, warm_rate = _warm(system)
+        warm_ended = time.perf_counter()
         memory_after = _redis_used_memory(redis_server.url)
         skip_seconds, skip_rate = _warm(system)
         subjects = STUDENTS + STALLS
@@ -391,21 +374,32 @@ def run() -> dict:
             return f"/v1/students/{ids[(i * 7919) % len(ids)]}/qr"
 
         passes = [{"path": pass_path(i)} for i in range(len(ids))]
-        stage("cached passes, closed loop (autocannon): qrpass, then the original")
-        first_open = _fill_near_cache(url, passes, auth, len(ids))
+        stage("the gateway fills its near-cache from the warm, nobody asking")
+        first_open.wait_filled(url, subjects)
+        after_warm = time.perf_counter() - warm_ended
+        stage("the original, closed loop (autocannon): its cache answers any open alike")
+        theirs, theirs_cpu, theirs_split = _closed(original_url, passes, original_meter,
+                                                   original_auth)  # fmt: skip
+        first_crowd = first_open.Crowd(
+            system.env, workdir, auth, original.port, original_auth, subjects, passes, stores,
+            {k: v for k, v in _service_pids(system.process.pid).items() if k != "gateway"},
+        )  # fmt: skip
+        try:
+            figures += first_open.figures(
+                first_crowd, url, _service_pids(system.process.pid)["gateway"][0], theirs, theirs_cpu,
+                open_seconds=OPEN_LOOP_SECONDS, grace=GRACE_SECONDS, connections=CONNECTIONS,
+                after_warm_seconds=after_warm, stage=stage,
+            )  # fmt: skip
+        finally:
+            first_crowd.stop()
+        stage("repeat opens, closed loop (autocannon)")
         ours, ours_cpu, ours_split = _closed(url, passes, qrpass_meter, auth)
         pngs = [{"path": p["path"] + ".png"} for p in passes]
         png, png_cpu, _ = _closed(url, pngs, qrpass_meter, auth)
-        theirs, theirs_cpu, theirs_split = _closed(original_url, passes, original_meter,
-                                                   original_auth)  # fmt: skip
         figures += report.closed_loop(ours, ours_cpu, ours_split, png, png_cpu, theirs,
                                       theirs_cpu, theirs_split)  # fmt: skip
         stage("what gzip and the access log cost a cached pass (gateway CPU)")
         figures += _gateway_extras(system, url, passes, auth)
-        figures.append(report.figure(
-            "first open of a pass (near-cache miss, Redis hit)", first_open, "req/s",
-            baseline=theirs.rate,
-            note="IssueToken + RenderQrCode per request; each gateway replica pays it once a subject"))  # fmt: skip
 
         stage("cached passes, open loop at 1,000 and 5,000 req/s")
         steady = {}

@@ -36,12 +36,12 @@ def node_env() -> dict[str, str]:
 
 def run(
     url: str, requests: list[dict], seconds: float, connections: int = 64,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, amount: int | None = None,
 ) -> Closed:  # fmt: skip
     """`connections` keep-alive connections send back to back for `seconds`, taking `requests`
-    ({"path", "method"?, "body"?}) in turn."""
+    ({"path", "method"?, "body"?}) in turn; with `amount`, exactly that many requests."""
     config = {"url": url, "connections": connections, "duration": seconds,
-              "headers": headers or {}, "requests": requests}  # fmt: skip
+              "headers": headers or {}, "requests": requests, "amount": amount}  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
         json.dump(config, handle)
         handle.flush()

@@ -1,6 +1,7 @@
 // autocannon, driven by bench/autocannon.py: node load.js CONFIG_JSON prints one JSON result.
 // The config names the target, connections, duration, headers and a list of requests that the
-// connections take in turn, so each request can ask for a different subject.
+// connections take in turn, so each request can ask for a different subject; with `amount`, it
+// sends exactly that many requests (each subject once: a crowd's first opens).
 "use strict";
 const fs = require("fs");
 const autocannon = require("autocannon");
@@ -23,6 +24,7 @@ autocannon({
   url: config.url,
   connections: config.connections,
   duration: config.duration,
+  ...(config.amount ? { amount: config.amount } : {}),
   headers: config.headers,
   requests,
 }, (error, result) => {

@@ -18,9 +18,18 @@ EXPECTED = (
     "simultaneous connections, errors", "verify via gRPC", "verify via HTTP (autocannon",
     "verify via HTTP @500/s, p99", "sign (RotateToken) via gRPC", "cached pass JSON, gzip",
     "gateway CPU per cached pass, access log on",
+    "near-cache filled after the warm ended", "near-cache bytes counted per pass", "gateway RSS",
+    "first open after the warm, closed loop", "server CPU per first open",
+    "a gateway that starts holds every pass after", "while another gateway fills, p99",
+    "first open @1000 req/s, p99", "first open @5000 req/s, p99",
+    "simultaneous first opens, qrpass", "simultaneous first opens, the original",
+    "near-cache miss (pass beyond the budget)",
 )  # fmt: skip
 # Compared with the original's design, which must really have run beside qrpass.
-AGAINST_THE_ORIGINAL = ("cached pass JSON, closed loop", "server CPU per cached pass")
+AGAINST_THE_ORIGINAL = (
+    "cached pass JSON, closed loop", "server CPU per cached pass",
+    "first open after the warm, closed loop", "server CPU per first open", "near-cache miss",
+)  # fmt: skip
 
 
 def test_quick_bench_writes_complete_results(tmp_path) -> None:
