@@ -81,7 +81,13 @@ def test_the_shipped_policy_gives_each_caller_what_it_uses_and_nothing_else() ->
     gateway_token = {"IssueToken", "VerifyToken", "RotateToken", "DeleteSubject",
                      "ImportSubjects", "GetJwks", "WatchSubjectChanges", "CheckIn", "BatchCheckIn",
                      "ListScans", "PruneScans", "ListRevocations"}  # fmt: skip
-    gateway_image = {"RenderQrCode", "GetCacheStats", "InvalidateQrCodes", "ClearCache"}
+    gateway_image = {
+        "RenderQrCode",
+        "RenderQrCodes",
+        "GetCacheStats",
+        "InvalidateQrCodes",
+        "ClearCache",
+    }
     token_methods = set(token_pb.DESCRIPTOR.services_by_name["TokenService"].methods_by_name)
     image_methods = set(image_pb.DESCRIPTOR.services_by_name["ImageService"].methods_by_name)
     expected = {
