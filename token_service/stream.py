@@ -66,14 +66,15 @@ def reset(
     sequence: int, reason: str, records: Sequence[SubjectRecord] | None, keepable: Keepable | None
 ) -> Iterator[pb.WatchSubjectChangesResponse]:
     """A reset; with `keepable`, followed by the snapshot of `records`."""
-    snapshot = records if keepable is not None and records is not None else []
+    listed = keepable is not None and bool(records)
     yield pb.WatchSubjectChangesResponse(
-        sequence=sequence, reset=True, reset_reason=REASONS[reason], partial=bool(snapshot)
+        sequence=sequence, reset=True, reset_reason=REASONS[reason], partial=listed
     )
-    for start in range(0, len(snapshot), CHUNK):
-        assert keepable is not None  # snapshot is empty otherwise
+    if keepable is None or not records:
+        return
+    for start in range(0, len(records), CHUNK):
         yield pb.WatchSubjectChangesResponse(
             sequence=sequence,
-            tokens=_tokens(snapshot[start : start + CHUNK], keepable),
-            partial=start + CHUNK < len(snapshot),
+            tokens=_tokens(records[start : start + CHUNK], keepable),
+            partial=start + CHUNK < len(records),
         )
