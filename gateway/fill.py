@@ -33,7 +33,6 @@ class Filler:
         self._cache = cache
         self._images = images
         self._wake = asyncio.Event()
-        self.filled = 0  # entries this filler added since start
 
     def wake(self) -> None:
         self._wake.set()
@@ -70,5 +69,4 @@ class Filler:
                 elif cache.fill(key, Entry(token, code.image, code.etag)):
                     added += 1
             await asyncio.sleep(0)  # requests waiting on the loop go first
-        self.filled += added
         return added, missing

@@ -30,8 +30,6 @@ STALE_AFTER_SECONDS = 2.0
 # Per entry beyond its token, PNG and ETag: the entry object, its LRU slot and key tuple, and
 # the headers of its strings (measured: tests/unit/test_nearcache.py holds it to this).
 ENTRY_OVERHEAD_BYTES = 450
-# Per subject in the directory: its key tuple, id string, token string header and dict slot.
-DIRECTORY_OVERHEAD_BYTES = 250
 
 Key = tuple[str, str]  # (kind's plural, subject id)
 
@@ -94,11 +92,6 @@ class NearCache:
     @property
     def known_tokens(self) -> int:
         return len(self._tokens)
-
-    @property
-    def directory_bytes(self) -> int:
-        """An estimate of what the directory of tokens holds (outside `max_bytes`)."""
-        return sum(DIRECTORY_OVERHEAD_BYTES + len(k[1]) + len(t) for k, t in self._tokens.items())
 
     def get(self, kind: str, subject_id: str, *, count: bool = True) -> Entry | None:
         """The entry, if the cache is live and holds one; counts the lookup unless told not to

@@ -89,40 +89,33 @@ def _subject(request: Request) -> tuple[Kind, str]:
     return kind, subject_id
 
 
+async def _current_token(request: Request, kind: Kind, subject_id: str) -> tuple[str, int]:
+    """The subject's token and the position it reflects: as the change stream named it, or
+    for a subject the stream has not named yet, from the token service."""
+    cache = near_cache(request)
+    token = cache.token(kind.plural, subject_id)
+    if token is not None:
+        return token, cache.sequence
+    issued = await backends(request).token.issue(
+        kind, subject_id, min_sequence=cache.sequence, request_id=request_id(request)
+    )
+    return issued.token, issued.sequence
+
+
 async def _pass(request: Request) -> tuple[Entry, bool]:
     """The subject's token and default PNG, and whether it was a cache hit: from the near-cache,
-    or else the image of the token the change stream named (one call, batched with other
-    misses), or for a subject the stream has not named yet, from both services; then kept,
+    or else the image of its current token (one call, batched with other misses); then kept,
     unless a newer change made the answer stale."""
     kind, subject_id = _subject(request)
     cache = near_cache(request)
     entry = cache.get(kind.plural, subject_id)
     if entry is not None:
         return entry, True
-    rid = request_id(request)
-    token, sequence = cache.token(kind.plural, subject_id), cache.sequence
-    if token is None:
-        issued = await backends(request).token.issue(
-            kind, subject_id, min_sequence=cache.sequence, request_id=rid
-        )
-        token, sequence = issued.token, issued.sequence
-    image = await batcher(request).render(token, rid)
+    token, sequence = await _current_token(request, kind, subject_id)
+    image = await batcher(request).render(token, request_id(request))
     entry = Entry(token, image.image, image.etag)
     cache.put(kind.plural, subject_id, entry, sequence)
     return entry, image.cache_status == image_pb.CACHE_STATUS_HIT
-
-
-async def _token_for(request: Request) -> str:
-    kind, subject_id = _subject(request)
-    cache = near_cache(request)
-    token = cache.token(kind.plural, subject_id)
-    if token is not None:
-        return token
-    rid = request_id(request)
-    issued = await backends(request).token.issue(
-        kind, subject_id, min_sequence=cache.sequence, request_id=rid
-    )
-    return issued.token
 
 
 def _raw(status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> Response:
@@ -181,7 +174,7 @@ async def _pass_image(request: Request, image_format: image_pb.ImageFormat.Value
         etag, content_type, data, max_age = entry.etag, "image/png", entry.png, None
     else:
         options = _render_options(request, image_format)
-        token = await _token_for(request)
+        token, _ = await _current_token(request, *_subject(request))
         image = await backends(request).image.render(token, options, request_id=request_id(request))
         etag, content_type, data = image.etag, image.content_type, image.image
         # A bypassed render is not cached server-side yet: let clients come back for it soon.
