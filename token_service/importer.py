@@ -15,7 +15,7 @@ from token_service.errors import ImportRejected
 from token_service.store import FIELDS
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_ROWS = 200_000
+DEFAULT_MAX_ROWS = 200_000  # QRPASS_IMPORT_MAX_ROWS raises it
 MAX_ERRORS = 200
 # Reading a file may take this long; the gateway waits 120 s for the whole import.
 READ_BUDGET_SECONDS = 60.0
@@ -68,7 +68,14 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
+def _too_many_rows(max_rows: int) -> ImportRejected:
+    return ImportRejected(
+        f"the file has more than {max_rows} rows, blank ones included; raise the token service's "
+        "QRPASS_IMPORT_MAX_ROWS, or split the file (each part is then imported on its own)"
+    )
+
+
+def _xlsx_rows(content: bytes, max_rows: int) -> Iterator[list[str]]:
     import openpyxl  # imported here: only XLSX imports pay for it
 
     try:
@@ -88,6 +95,9 @@ def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
             raise ImportRejected("the XLSX file has no worksheet")
         # Columns past the header are never read: a sheet can claim 16,384 columns (its
         # <dimension>) and openpyxl pads every row to that width.
+        # The sheet's <dimension> says how many rows it holds: refuse before reading them.
+        if (sheet.max_row or 0) - 1 > max_rows:
+            raise _too_many_rows(max_rows)
         header = next(sheet.iter_rows(max_row=1, values_only=True), None)
         if header is None:
             return
@@ -118,6 +128,7 @@ def parse(
     content: bytes,
     file_format: str | None = None,
     budget_seconds: float = READ_BUDGET_SECONDS,
+    max_rows: int = DEFAULT_MAX_ROWS,
 ) -> ParsedImport:
     """Validate a whole file. Raises ImportRejected when the file itself is unusable."""
     deadline = time.monotonic() + budget_seconds
@@ -126,7 +137,11 @@ def parse(
     if len(content) > MAX_FILE_BYTES:
         raise ImportRejected(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
     file_format = file_format or detect_format(content)
-    rows = _xlsx_rows(content) if file_format == "xlsx" else _csv_rows(content)
+    # A CSV row is at least a line (a field holding a line break is refused anyway), so the
+    # line count refuses a file over the cap before a row of it is parsed.
+    if file_format == "csv" and content.rstrip(b"\r\n").count(b"\n") > max_rows:
+        raise _too_many_rows(max_rows)
+    rows = _xlsx_rows(content, max_rows) if file_format == "xlsx" else _csv_rows(content)
     columns = ("id", *FIELDS[kind])
 
     header = next(rows, None)
@@ -143,8 +158,8 @@ def parse(
     first_line: dict[str, int] = {}
     for line, cells in enumerate(rows, start=2):
         # Blank rows count: a sheet can pad itself with a million of them.
-        if line - 1 > MAX_ROWS:
-            raise ImportRejected(f"the file has more than {MAX_ROWS} rows, blank ones included")
+        if line - 1 > max_rows:
+            raise _too_many_rows(max_rows)
         if line % 1000 == 0 and time.monotonic() > deadline:
             raise ImportRejected(
                 f"reading the file took more than {budget_seconds:g} s; split it into smaller files"

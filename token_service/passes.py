@@ -78,9 +78,15 @@ class PassBook:
     """
 
     def __init__(
-        self, store: SubjectStore, codec: TokenCodec, keyring: KeyRing, index: SubjectIndex
+        self,
+        store: SubjectStore,
+        codec: TokenCodec,
+        keyring: KeyRing,
+        index: SubjectIndex,
+        import_max_rows: int = importer.DEFAULT_MAX_ROWS,
     ) -> None:
         self._store = store
+        self._import_max_rows = import_max_rows
         self._codec = codec
         self._keyring = keyring
         self._index = index
@@ -173,7 +179,7 @@ class PassBook:
 
     def import_file(self, kind: str, content: bytes, file_format: str | None) -> ImportResult:
         check_kind(kind)
-        parsed = importer.parse(kind, content, file_format)
+        parsed = importer.parse(kind, content, file_format, max_rows=self._import_max_rows)
         if parsed.problems:
             return ImportResult(None, parsed.problems)
         counts = self._store.upsert(kind, parsed.rows, self._codec.sign)

@@ -67,7 +67,7 @@ async def create_token_server(
     metrics = TokenMetrics(registry)
     read_at_scrape(registry, index, keyring)
     executor = ThreadPoolExecutor(8, "db")
-    book = PassBook(store, codec, keyring, index)
+    book = PassBook(store, codec, keyring, index, settings.import_max_rows)
     gate = Gate(book, ScanLedger(engine, now_ms))
     registry.register(InsideCollector(gate.inside_counts))
     # Two import threads: one per kind, since imports of one kind wait for each other anyway.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from qrpass.core.config import ENVIRON, ConfigError, Env
 from qrpass.core.grpc_server import ServingSettings
+from token_service.importer import DEFAULT_MAX_ROWS
 
 MIN_SECRET_BYTES = 32
 DEFAULT_DATABASE_URL = "sqlite:///./data/qrpass.db"  # the embedded default: one file, no server
@@ -30,6 +31,7 @@ class TokenSettings(ServingSettings):
     issuer: str
     audience: str
     ttl_seconds: int
+    import_max_rows: int
     # Secrets (the database URL may hold a password) stay out of repr: out of logs and tracebacks.
     database_url: str = field(repr=False)
     jwt_secret: str | None = field(repr=False)
@@ -60,4 +62,5 @@ class TokenSettings(ServingSettings):
             issuer=env.str("JWT_ISSUER", "qrpass"),
             audience=env.str("JWT_AUDIENCE", "qrpass-gate"),
             ttl_seconds=env.int("JWT_TTL_SECONDS", 0),
+            import_max_rows=env.int("QRPASS_IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS, minimum=1),
         )

@@ -75,6 +75,17 @@ def test_unreadable_files_are_invalid_argument(start_token_service, content, wor
     assert words in raised.value.details()
 
 
+def test_the_row_cap_is_the_token_services_setting(start_token_service) -> None:
+    client = start_token_service(QRPASS_IMPORT_MAX_ROWS="5")
+    assert client.import_csv(students_csv(5)).created == 5
+    with pytest.raises(grpc.RpcError) as raised:
+        client.import_csv(students_csv(6))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "more than 5 rows" in raised.value.details()
+    assert "QRPASS_IMPORT_MAX_ROWS" in raised.value.details()
+    assert len(_all_ids(client)) == 5
+
+
 def test_xlsx_import(start_token_service) -> None:
     book = openpyxl.Workbook()
     sheet = book.active

@@ -77,7 +77,7 @@ def test_a_sheet_padded_with_blank_rows_is_refused_quickly() -> None:
     content = _padded_xlsx()
     assert len(content) < 10_000
     started = time.monotonic()
-    with pytest.raises(ImportRejected, match="more than 200000 rows, blank ones included"):
+    with pytest.raises(ImportRejected, match="more than 200000 rows, blank ones included; raise"):
         importer.parse("student", content)
     assert time.monotonic() - started < 20  # it was minutes, a million rows of 16,384 cells
 
@@ -89,3 +89,32 @@ def test_reading_has_a_time_budget() -> None:
     with pytest.raises(ImportRejected, match="took more than 0 s; split it"):
         importer.parse("student", csv, budget_seconds=0)
     assert len(importer.parse("student", csv).rows) == 5000
+
+
+def test_the_row_cap_is_a_setting_and_a_file_over_it_is_refused_before_its_rows_are_read() -> None:
+    header = b"id,registration_no,name,email\n"
+    rows = b"".join(f"S{i},R{i},Name {i},s{i}@campus.edu\n".encode() for i in range(11))
+    assert len(importer.parse("student", header + rows, max_rows=11).rows) == 11
+    with pytest.raises(ImportRejected, match=r"more than 10 rows.*QRPASS_IMPORT_MAX_ROWS.*split"):
+        importer.parse("student", header + rows, max_rows=10)
+    # Refused from the line count alone: the file is not even decoded (it is not UTF-8).
+    with pytest.raises(ImportRejected, match="more than 11 rows"):
+        importer.parse("student", header + rows + b"\xff,R,N,e@x.org\n", max_rows=11)
+    with pytest.raises(ImportRejected, match="not UTF-8"):
+        importer.parse("student", header + rows + b"\xff,R,N,e@x.org\n", max_rows=12)
+
+
+def test_a_sheet_over_the_row_cap_is_refused_from_its_declared_size() -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "registration_no", "name", "email"])
+    for i in range(6):
+        sheet.append([f"S{i}", f"R{i}", f"Name {i}", f"s{i}@campus.edu"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    assert len(importer.parse("student", buffer.getvalue(), max_rows=6).rows) == 6
+    with pytest.raises(ImportRejected, match="more than 5 rows"):
+        importer.parse("student", buffer.getvalue(), max_rows=5)
