@@ -33,6 +33,36 @@ def gauges(url: str) -> dict[str, float]:
     return found
 
 
+def lookups(url: str) -> dict[str, float]:
+    """The gateway's near-cache lookups so far, by result (hit, miss, bypass)."""
+    found = {}
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith("qrpass_gateway_cache_lookups_total{"):
+                labels, value = line.rsplit(" ", 1)
+                found[labels.split('"')[1]] = float(value)
+    return found
+
+
+def hit_ratio(before: dict[str, float], after: dict[str, float]) -> float:
+    """Hits over every lookup between two readings of `lookups`."""
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("hit", "miss", "bypass")}
+    return delta["hit"] / max(sum(delta.values()), 1)
+
+
+def wait_full(url: str, subjects: int, limit: float = 600) -> float:
+    """Seconds until the gateway knows every token and holds every pass its budget has room for."""
+    start = time.perf_counter()
+    while True:
+        held = gauges(url)
+        known = held.get("tokens", 0) >= subjects
+        if known and (held["entries"] >= subjects or held["bytes"] + 2560 > held["max_bytes"]):
+            return time.perf_counter() - start
+        if time.perf_counter() - start > limit:
+            raise RuntimeError(f"the near-cache holds {held} of {subjects}")
+        time.sleep(0.2)
+
+
 def wait_filled(url: str, subjects: int, *, gauge: str = "entries", limit: float = 120) -> float:
     """Seconds until the gateway's near-cache holds `subjects` (entries, or known tokens)."""
     start = time.perf_counter()
@@ -96,6 +126,25 @@ def closed_first_opens(crowd: Crowd, url: str, meter: cpu.CpuMeter, headers: dic
     return result, per_request, split
 
 
+def crowd_once(crowd: Crowd, url: str, pid: int, theirs: autocannon.Closed, theirs_cpu: float
+               ) -> tuple[list[dict], float]:  # fmt: skip
+    """Every student opens a pass once on the gateway at `url`: the first-open rows beside the
+    original's closed loop, and the near-cache's hit ratio over that crowd."""
+    before = lookups(url)
+    first, first_cpu, split = closed_first_opens(crowd, url, crowd.meter(pid), crowd.auth)
+    ratio = hit_ratio(before, lookups(url))
+    faster = first.rate / theirs.rate if theirs.rate else 0.0
+    return [
+        report.figure("first open after the warm, closed loop (autocannon, 64 conn)", first.rate,
+                      "req/s", goal=">= 5x the original", passed=faster >= 5, baseline=theirs.rate,
+                      note=f"{first.total} requests, each student once; p99 {first.p99_ms} ms; "
+                           f"errors {first.errors + first.non2xx}; near-cache hits {ratio:.1%}"),
+        report.figure("server CPU per first open (all processes)", first_cpu, "ms",
+                      goal="<= 1/5 of the original", passed=first_cpu * 5 <= theirs_cpu,
+                      baseline=theirs_cpu, higher_is_better=False, note=split),
+    ], ratio  # fmt: skip
+
+
 def steady_while_filling(
     crowd: Crowd, serving_port: int, seconds: float, grace: float
 ) -> tuple[loadgen.LoadResult, float, ServiceProcess]:
@@ -135,12 +184,11 @@ def burst(crowd: Crowd, port: int, auth: dict[str, str], connections: int) -> lo
     return asyncio.run(loadgen.simultaneous("127.0.0.1", port, auth, paths))
 
 
-def figures(crowd: Crowd, main_url: str, main_pid: int, theirs: autocannon.Closed,
-            theirs_cpu: float, *, open_seconds: float, grace: float, connections: int,
-            after_warm_seconds: float, stage: Callable[[str], None]) -> list[dict]:  # fmt: skip
-    """Every first-open figure, beside the original's closed loop (the same on any open)."""
-    held = gauges(main_url)
-    out = [
+def held(main_url: str, main_pid: int, after_warm_seconds: float) -> list[dict]:
+    """What the gateway `qrpass up` started holds once it has filled from the warm."""
+    held, rss = gauges(main_url), rss_mb(main_pid)
+    bounded = held["entries"] <= 25_200
+    return [
         report.figure("near-cache filled after the warm ended", after_warm_seconds, "s",
                       goal=f"<= {FILL_BOUND_SECONDS} s",
                       passed=after_warm_seconds <= FILL_BOUND_SECONDS,
@@ -149,24 +197,18 @@ def figures(crowd: Crowd, main_url: str, main_pid: int, theirs: autocannon.Close
         report.figure("near-cache bytes counted per pass", held["bytes"] / held["entries"], "B",
                       goal="<= 2560 B", passed=held["bytes"] / held["entries"] <= 2560,
                       note="token, PNG, ETag and overhead, against GATEWAY_NEAR_CACHE_MB"),
-        report.figure(f"gateway RSS holding {held['entries']:.0f} passes", rss_mb(main_pid), "MB",
-                      goal="<= 150 MB", passed=rss_mb(main_pid) <= 150,
-                      note="every current token known, every pass held"),
+        # The issue's bound is for 25,000 passes; a larger population is held to the budget.
+        report.figure(f"gateway RSS holding {held['entries']:.0f} passes", rss, "MB",
+                      goal="<= 150 MB" if bounded else "", passed=rss <= 150 if bounded else None,
+                      note=f"{held['tokens']:.0f} current tokens known"),
     ]  # fmt: skip
 
-    stage("first opens, closed loop: every student once (autocannon)")
-    first, first_cpu, split = closed_first_opens(crowd, main_url, crowd.meter(main_pid), crowd.auth)
-    ratio = first.rate / theirs.rate if theirs.rate else 0.0
-    out += [
-        report.figure("first open after the warm, closed loop (autocannon, 64 conn)", first.rate,
-                      "req/s", goal=">= 5x the original", passed=ratio >= 5, baseline=theirs.rate,
-                      note=f"{first.total} requests, each student once; p99 {first.p99_ms} ms; "
-                           f"errors {first.errors + first.non2xx}"),
-        report.figure("server CPU per first open (all processes)", first_cpu, "ms",
-                      goal="<= 1/5 of the original", passed=first_cpu * 5 <= theirs_cpu,
-                      baseline=theirs_cpu, higher_is_better=False, note=split),
-    ]  # fmt: skip
 
+def figures(crowd: Crowd, main_url: str, theirs: autocannon.Closed, *, open_seconds: float,
+            grace: float, connections: int, stage: Callable[[str], None]) -> list[dict]:  # fmt: skip
+    """The first-open figures on gateways started fresh: filling while another serves, steady
+    rates, a burst beside the original's, and the miss path beside its closed loop."""
+    out: list[dict] = []
     stage("a new gateway fills while the first serves a steady 1,000 req/s")
     port = int(main_url.rpartition(":")[2])
     during, fill_seconds, fresh = steady_while_filling(crowd, port, open_seconds, grace)

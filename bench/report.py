@@ -12,18 +12,19 @@ from pathlib import Path
 from bench.autocannon import Closed
 from bench.loadgen import LoadResult
 
-FIELDS = ("name", "value", "unit", "goal", "passed", "baseline", "ratio", "note")
+FIELDS = ("name", "value", "unit", "goal", "passed", "baseline", "ratio", "note", "group")
+SCALE = "scale"  # the group of the population figures, tabled by size in benchmarks.md
 
 
 def figure(
     name: str, value: float, unit: str, *, goal: str = "", passed: bool | None = None,
-    baseline: float | None = None, higher_is_better: bool = True, note: str = "",
+    baseline: float | None = None, higher_is_better: bool = True, note: str = "", group: str = "",
 ) -> dict:  # fmt: skip
     ratio = None
     if baseline and value:
         ratio = round(value / baseline if higher_is_better else baseline / value, 1)
     return {"name": name, "value": round(value, 3), "unit": unit, "goal": goal, "passed": passed,
-            "baseline": None if baseline is None else round(baseline, 3), "ratio": ratio, "note": note}  # fmt: skip
+            "baseline": None if baseline is None else round(baseline, 3), "ratio": ratio, "note": note, "group": group}  # fmt: skip
 
 
 def _kinds(result: LoadResult) -> str:
@@ -67,6 +68,26 @@ def warm(subjects: int, seconds: float, rate: float, skip_seconds: float, skip_r
         figure("Redis memory per cached pass", bytes_per_pass / 1024, "KiB", goal="<= 2.5 KB",
                passed=bytes_per_pass <= 2560, note="used_memory after - before warm, / subjects"),
         figure(f"import {subjects - 200} students (CSV, PostgreSQL)", import_seconds, "s"),
+    ]  # fmt: skip
+
+
+def scale(*, import_seconds: float, warm_seconds: float, rss_mb: dict[str, float],
+          redis_bytes: float, held: dict[str, float], hit_ratio: float, first_rate: float
+          ) -> list[dict]:  # fmt: skip
+    """The population figures, one set a size (`BENCH_SUBJECTS`); benchmarks.md tables them."""
+    return [
+        figure("import the students (CSV)", import_seconds, "s", group=SCALE),
+        figure("warm every pass", warm_seconds, "s", group=SCALE),
+        figure("Redis memory of the warmed passes", redis_bytes / 2**20, "MB", group=SCALE),
+        figure("token-service RSS after the warm", rss_mb["token_service"], "MB", group=SCALE),
+        figure("image-service RSS after the warm", rss_mb["image_service"], "MB", group=SCALE,
+               note="the serving process; its render workers are apart"),
+        figure("passes the gateway holds (default 256 MB near-cache)", held["entries"], "passes",
+               group=SCALE, note=f"{held['tokens']:.0f} current tokens known"),
+        figure("gateway RSS, filled", rss_mb["gateway"], "MB", group=SCALE),
+        figure("near-cache hits, every student opening once", hit_ratio * 100, "%", group=SCALE),
+        figure("first opens, closed loop", first_rate, "req/s", group=SCALE,
+               note="every student once, 64 connections"),
     ]  # fmt: skip
 
 
@@ -211,8 +232,39 @@ def table(results: dict) -> str:
     )
 
 
-def markdown(results: dict) -> str:
+def _amount(f: dict) -> str:
+    value = f["value"]
+    return f"{value:,.0f} {f['unit']}" if value >= 100 else f"{value:.1f} {f['unit']}"
+
+
+def _scale_section(runs: list[dict]) -> list[str]:
+    """The population figures of each run, a column a size."""
+    runs = sorted((r for r in runs if any(f.get("group") == SCALE for f in r["figures"])),
+                  key=lambda r: r["subjects"])  # fmt: skip
+    if not runs:
+        return []
+    values = [{f["name"]: f for f in r["figures"] if f.get("group") == SCALE} for r in runs]
+    lines = [
+        "## Scale",
+        "",
+        "The population figures, by `make bench` (25,000 students) and "
+        "`BENCH_SUBJECTS=250000 make bench` (which measures these alone), each with 200 stalls.",
+        "",
+        "| figure | "
+        + " | ".join(f"{r['subjects']:,} subjects ({r['date'][:10]})" for r in runs)
+        + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for name in values[0]:
+        cells = [_amount(v[name]) if name in v else "" for v in values]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def markdown(results: dict, scale_runs: Sequence[dict] = ()) -> str:
+    """benchmarks.md: the full run's table, then the scale table of it and `scale_runs`."""
     machine = results["machine"]
+    main = [f for f in results["figures"] if f.get("group") != SCALE]
     lines = [
         "# Benchmarks",
         "",
@@ -224,8 +276,9 @@ def markdown(results: dict) -> str:
         "| figure | qrpass | goal | | baseline | ours/baseline |",
         "|---|---|---|---|---|---|",
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]
+    lines += ["| " + " | ".join(row) + " |" for row in _rows({"figures": main})]
     lines += ["", "Notes:", ""]
-    lines += [f"- {f['name']}: {f['note']}" for f in results["figures"] if f["note"]]
+    lines += [f"- {f['name']}: {f['note']}" for f in main if f["note"]]
+    lines += ["", *_scale_section([results, *scale_runs])]
     analysis = Path(__file__).with_name("analysis.md").read_text()
-    return "\n".join(lines) + "\n\n" + analysis
+    return "\n".join(lines) + "\n" + analysis

@@ -25,6 +25,12 @@ EXPECTED = (
     "simultaneous first opens, qrpass", "simultaneous first opens, the original",
     "near-cache miss (pass beyond the budget)",
 )  # fmt: skip
+# The population figures, tabled by size in benchmarks.md (BENCH_SUBJECTS measures others).
+SCALE = (
+    "import the students", "warm every pass", "Redis memory of the warmed passes",
+    "token-service RSS", "image-service RSS", "passes the gateway holds", "gateway RSS, filled",
+    "near-cache hits, every student opening once", "first opens, closed loop",
+)  # fmt: skip
 # Compared with the original's design, which must really have run beside qrpass.
 AGAINST_THE_ORIGINAL = (
     "cached pass JSON, closed loop", "server CPU per cached pass",
@@ -54,10 +60,16 @@ def test_quick_bench_writes_complete_results(tmp_path) -> None:
             "baseline",
             "ratio",
             "note",
+            "group",
         }
         assert isinstance(figure["value"], int | float) and math.isfinite(figure["value"]), figure
         assert figure["unit"]
         assert (figure["passed"] is None) == (figure["goal"] == ""), figure
+    scale = {f["name"]: f["value"] for f in results["figures"] if f["group"] == "scale"}
+    assert len(scale) == len(SCALE), scale
+    assert all(any(name.startswith(e) for name in scale) for e in SCALE), scale
+    assert scale["passes the gateway holds (default 256 MB near-cache)"] == 2200
+    assert scale["near-cache hits, every student opening once"] == 100  # every pass was held
     for expected in AGAINST_THE_ORIGINAL:
         figure = next(f for f in results["figures"] if expected in f["name"])
         assert figure["baseline"] and figure["baseline"] > 0 and figure["ratio"], figure
