@@ -1,7 +1,10 @@
 """Image caches: Redis, Redis Cluster, or a bounded in-process LRU, behind one interface.
 
 Every Redis call goes through the circuit breaker. A call that fails, or is refused by an open
-breaker, raises CacheUnavailable; the caller then renders directly (BYPASS).
+breaker, raises CacheUnavailable with the failure's class; a request then renders directly
+(BYPASS), and a warm retries what may pass (image_service/retry.py). Bulk calls (the warm's) use
+their own connections with a longer timeout, so a large pipeline neither times out on a busy
+server nor takes the connections that requests need.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
+from redis import exceptions as redis_errors
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from image_service.breaker import CircuitBreaker
@@ -33,7 +36,41 @@ _JITTER = 0.1
 
 
 class CacheUnavailable(Exception):
-    """The cache cannot be used right now (down, slow, or its breaker is open)."""
+    """The cache cannot be used right now (down, slow, or its breaker is open).
+
+    `reason` is the failure's class (a label of qrpass_image_warm_failures_total); `transient`
+    says whether the same call may pass in a few seconds (a timeout, a reset connection, a
+    cluster's redirection or failover) rather than needing an operator (auth, memory full).
+    """
+
+    def __init__(self, message: str, reason: str = "error", *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.transient = transient
+
+
+# Most specific first: several are subclasses of ConnectionError or ResponseError.
+_ErrorTypes = type[BaseException] | tuple[type[BaseException], ...]
+_FAILURE_CLASSES: tuple[tuple[_ErrorTypes, str, bool], ...] = (
+    ((redis_errors.TimeoutError, TimeoutError), "timeout", True),
+    ((redis_errors.AuthenticationError, redis_errors.AuthorizationError,
+      redis_errors.NoPermissionError), "auth", False),
+    (redis_errors.BusyLoadingError, "loading", True),
+    ((redis_errors.ConnectionError, OSError), "connection", True),
+    ((redis_errors.AskError, redis_errors.TryAgainError, redis_errors.ClusterDownError,
+      redis_errors.RedisClusterException), "cluster", True),
+    (redis_errors.ReadOnlyError, "read_only", True),  # a replica during a failover
+    (redis_errors.OutOfMemoryError, "out_of_memory", False),
+)  # fmt: skip
+_ERRORS = (redis_errors.RedisError, redis_errors.RedisClusterException, OSError)
+
+
+def unavailable(error: BaseException) -> CacheUnavailable:
+    """The CacheUnavailable for a Redis client's exception, with its class."""
+    for types, reason, transient in _FAILURE_CLASSES:
+        if isinstance(error, types):
+            return CacheUnavailable(f"redis: {type(error).__name__}", reason, transient=transient)
+    return CacheUnavailable(f"redis: {type(error).__name__}", "error", transient=False)
 
 
 @dataclass(frozen=True)
@@ -139,10 +176,14 @@ class MemoryCache:
     async def get_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bytes | None]:
         return [self._tiers[variant].get(key) for key in keys]
 
-    async def set_many(self, items: Sequence[tuple[str, bytes]], *, variant: bool = False) -> None:
+    async def set_many(
+        self, items: Sequence[tuple[str, bytes]], *, variant: bool = False, bulk: bool = False
+    ) -> None:
         self._tiers[variant].set_many(items)
 
-    async def exists_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bool]:
+    async def exists_many(
+        self, keys: Sequence[str], *, variant: bool = False, bulk: bool = False
+    ) -> list[bool]:
         return [self._tiers[variant].exists(key) for key in keys]
 
     async def delete(self, key: str) -> bool:
@@ -180,22 +221,15 @@ class RedisCache:
         cluster: bool = False,
         breaker: CircuitBreaker | None = None,
         timeout_seconds: float = 0.25,
+        bulk_timeout_seconds: float = 5.0,
     ) -> None:
         self._ttls = (ttl_seconds, min(ttl_seconds, VARIANT_TTL_SECONDS))
         self._breaker = breaker or CircuitBreaker()
         self.name = "redis-cluster" if cluster else "redis"
-        # No client-side retries: the breaker decides when to try again.
-        options: dict[str, Any] = dict(
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
-        self._client: Any
-        if cluster:
-            self._client = RedisCluster.from_url(url, **options)
-        else:
-            self._client = redis.Redis.from_url(url, max_connections=256, **options)
+        self._client = _client(url, cluster, timeout_seconds, connections=256)
+        self._bulk = _client(url, cluster, bulk_timeout_seconds, connections=16)
+        # What the breaker last opened on, so a refusal says why (and whether to wait for it).
+        self._last_failure = CacheUnavailable("redis circuit is open", "connection")
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -204,14 +238,23 @@ class RedisCache:
     async def _call(self, coro: Any) -> Any:
         if not self._breaker.allow():
             coro.close()
-            raise CacheUnavailable("redis circuit is open")
+            last = self._last_failure
+            raise CacheUnavailable(
+                f"redis circuit is open (after {last.reason})",
+                last.reason,
+                transient=last.transient,
+            )
         try:
             result = await coro
-        except (RedisError, OSError) as error:
-            self._breaker.failure()
-            raise CacheUnavailable(f"redis: {type(error).__name__}") from error
+        except _ERRORS as error:
+            raise self._failed(error) from error
         self._breaker.success()
         return result
+
+    def _failed(self, error: BaseException) -> CacheUnavailable:
+        self._breaker.failure()
+        self._last_failure = unavailable(error)
+        return self._last_failure
 
     async def get(self, key: str, *, variant: bool = False) -> bytes | None:
         # GETEX renews the TTL in the same round trip as the read.
@@ -231,23 +274,27 @@ class RedisCache:
         values: list[bytes | None] = await self._call(pipe.execute())
         return values
 
-    async def set_many(self, items: Sequence[tuple[str, bytes]], *, variant: bool = False) -> None:
+    async def set_many(
+        self, items: Sequence[tuple[str, bytes]], *, variant: bool = False, bulk: bool = False
+    ) -> None:
         if not items:
             return
         ttl = self._ttls[variant]
-        if len(items) == 1:
+        if len(items) == 1 and not bulk:
             key, value = items[0]
             await self._call(self._client.set(key, value, ex=jittered(ttl)))
             return
-        pipe = self._client.pipeline(transaction=False)
+        pipe = (self._bulk if bulk else self._client).pipeline(transaction=False)
         for key, value in items:
             pipe.set(key, value, ex=jittered(ttl))
         await self._call(pipe.execute())
 
-    async def exists_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bool]:
+    async def exists_many(
+        self, keys: Sequence[str], *, variant: bool = False, bulk: bool = False
+    ) -> list[bool]:
         if not keys:
             return []
-        pipe = self._client.pipeline(transaction=False)
+        pipe = (self._bulk if bulk else self._client).pipeline(transaction=False)
         for key in keys:
             pipe.exists(key)
         return [bool(n) for n in await self._call(pipe.execute())]
@@ -269,9 +316,8 @@ class RedisCache:
                 if len(batch) >= _SCAN_BATCH:
                     deleted += await self._unlink(batch)
                     batch = []
-        except (RedisError, OSError) as error:
-            self._breaker.failure()
-            raise CacheUnavailable(f"redis: {type(error).__name__}") from error
+        except _ERRORS as error:
+            raise self._failed(error) from error
         return deleted + await self._unlink(batch)
 
     async def _unlink(self, keys: list[str]) -> int:
@@ -320,6 +366,20 @@ class RedisCache:
 
     async def close(self) -> None:
         await self._client.aclose()
+        await self._bulk.aclose()
+
+
+def _client(url: str, cluster: bool, timeout_seconds: float, *, connections: int) -> Any:
+    # No client-side retries: the breaker decides when to try again, and the warm retries.
+    options: dict[str, Any] = dict(
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=min(timeout_seconds, 1.0),
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return redis.Redis.from_url(url, max_connections=connections, **options)
 
 
 def _total(reply: Any, field: str | None = None) -> int:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
+import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from image_service import render
@@ -14,7 +17,10 @@ from image_service.cache import BackendStats, CacheUnavailable
 from image_service.errors import InvalidOptions
 from image_service.metrics import ImageMetrics
 from image_service.render import RenderOptions
+from image_service.retry import WarmRetry
 from qrpass.vocabulary import MAX_WARM_BATCH
+
+log = logging.getLogger(__name__)
 
 _WRITE_BATCH = 500
 
@@ -37,10 +43,13 @@ class Cache(Protocol):
     async def get_many(
         self, keys: Sequence[str], *, variant: bool = False
     ) -> list[bytes | None]: ...
+    # `bulk`: the warm's calls, on connections of their own with a longer timeout.
     async def set_many(
-        self, items: Sequence[tuple[str, bytes]], *, variant: bool = False
+        self, items: Sequence[tuple[str, bytes]], *, variant: bool = False, bulk: bool = False
     ) -> None: ...
-    async def exists_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bool]: ...
+    async def exists_many(
+        self, keys: Sequence[str], *, variant: bool = False, bulk: bool = False
+    ) -> list[bool]: ...
     async def delete(self, key: str) -> bool: ...
     async def delete_prefix(self, prefix: str) -> int: ...
     async def clear(self) -> int: ...
@@ -68,12 +77,13 @@ class Image:
 
 @dataclass(frozen=True)
 class WarmCounts:
-    """What one warm batch did."""
+    """What one warm batch did; `failures` splits `failed` by reason."""
 
     requested: int
     already_cached: int
     rendered: int
     failed: int
+    failures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,10 +105,13 @@ class CacheStats:
 class ImageBook:
     """Serves images cache-first; concurrent misses on one key share a single render."""
 
-    def __init__(self, cache: Cache, pool: Renderer, metrics: ImageMetrics) -> None:
+    def __init__(
+        self, cache: Cache, pool: Renderer, metrics: ImageMetrics, retry: WarmRetry | None = None
+    ) -> None:
         self._cache = cache
         self._pool = pool
         self._metrics = metrics
+        self._retry = retry or WarmRetry()
         self._in_flight: dict[str, asyncio.Task[tuple[bytes, Status]]] = {}
         self._counts = {Status.HIT: 0, Status.MISS: 0, Status.BYPASS: 0}
 
@@ -193,18 +206,23 @@ class ImageBook:
         return data, Status.MISS
 
     async def warm(self, texts: Sequence[str], options: RenderOptions) -> WarmCounts:
-        """Render and store what is not cached yet. With the cache down, every text fails."""
+        """Render and store what is not cached yet. Cache calls ride out a transient fault
+        (image_service/retry.py); what still fails is counted by reason and logged once."""
         if len(texts) > MAX_WARM_BATCH:
             raise InvalidOptions(f"a warm batch holds at most {MAX_WARM_BATCH} texts")
         unique = list(dict.fromkeys(t for t in texts if t))
         keys = [render.cache_key(t, options) for t in unique]
-        failed = sum(1 for t in texts if not t)
-        duplicates = len(texts) - failed - len(unique)  # done once, counted as already cached
+        failures: Counter[str] = Counter(empty_text=sum(1 for t in texts if not t))
+        # A text sent twice is done once, and counted as already cached.
+        duplicates = len(texts) - failures["empty_text"] - len(unique)
+        exists = functools.partial(
+            self._cache.exists_many, keys, variant=options.is_variant, bulk=True
+        )
         try:
-            cached = await self._cache.exists_many(keys, variant=options.is_variant)
-        except CacheUnavailable:
-            self._metrics.warm_texts.labels("failed").inc(len(texts))
-            return WarmCounts(len(texts), 0, 0, len(texts))
+            cached = await self._retry.call(exists)
+        except CacheUnavailable as error:
+            failures[error.reason] += len(texts) - failures["empty_text"]
+            return self._warmed(len(texts), 0, 0, failures, error)
         todo = [(t, k) for t, k, hit in zip(unique, keys, cached, strict=True) if not hit]
         already = len(unique) - len(todo) + duplicates
         self._metrics.renders_in_flight.inc(len(todo))
@@ -212,20 +230,37 @@ class ImageBook:
             images = await self._pool.render_many([t for t, _ in todo], options)
         finally:
             self._metrics.renders_in_flight.dec(len(todo))
+        self._metrics.renders.labels("warm").inc(len(todo))
         items = [(k, image) for (_, k), image in zip(todo, images, strict=True) if image]
-        failed += len(todo) - len(items)
-        rendered = 0
+        failures["render"] += len(todo) - len(items)
+        rendered, last_error = 0, None
         for i in range(0, len(items), _WRITE_BATCH):
             batch = items[i : i + _WRITE_BATCH]
+            store = functools.partial(
+                self._cache.set_many, batch, variant=options.is_variant, bulk=True
+            )
             try:
-                await self._cache.set_many(batch, variant=options.is_variant)
+                await self._retry.call(store)
                 rendered += len(batch)
-            except CacheUnavailable:
-                failed += len(batch)
-        self._metrics.renders.labels("warm").inc(len(todo))
+            except CacheUnavailable as error:
+                failures[error.reason] += len(batch)
+                last_error = error
+        return self._warmed(len(texts), already, rendered, failures, last_error)
+
+    def _warmed(self, requested: int, already: int, rendered: int, failures: Counter[str],
+                error: CacheUnavailable | None) -> WarmCounts:  # fmt: skip
+        """Counts one batch in the metrics and, when something failed, in one log line."""
+        failures = +failures  # drops the reasons that counted nothing
+        failed = failures.total()
         for name, value in (("cached", already), ("rendered", rendered), ("failed", failed)):
             self._metrics.warm_texts.labels(name).inc(value)
-        return WarmCounts(len(texts), already, rendered, failed)
+        for reason, count in failures.items():
+            self._metrics.warm_failures.labels(reason).inc(count)
+        if failed:
+            reasons = ", ".join(f"{reason} {count}" for reason, count in failures.most_common())
+            cause = f"; the cache: {error}" if error is not None else ""
+            log.warning("warm batch of %d: %d failed (%s)%s", requested, failed, reasons, cause)
+        return WarmCounts(requested, already, rendered, failed, dict(failures))
 
     async def invalidate(self, text: str, options: RenderOptions) -> bool:
         return await self._cache.delete(render.cache_key(text, options))

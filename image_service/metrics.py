@@ -44,6 +44,12 @@ class ImageMetrics:
             "Texts in warm batches, by result (cached, rendered, failed).",
             ("result",),
         )
+        self.warm_failures = declare.counter(
+            "qrpass_image_warm_failures",
+            "Warm texts that failed, by reason: timeout, connection, loading, cluster, read_only, "
+            "auth, out_of_memory, error (another cache failure), render, empty_text.",
+            ("reason",),
+        )
         self.backend = BackendFigures(registry)
         self.circuit_state = declare.gauge(
             "qrpass_redis_circuit_state",

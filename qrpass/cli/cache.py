@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ class WarmTotals:
     cached: int = 0
     rendered: int = 0
     failed: int = 0
+    failures: Counter[str] = field(default_factory=Counter)  # `failed` by reason
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -47,11 +49,18 @@ class WarmTotals:
         self.cached += other.cached
         self.rendered += other.rendered
         self.failed += other.failed
+        self.failures.update(other.failures)
+
+    @property
+    def reasons(self) -> str:
+        """The failures by reason, most first: "timeout 300, render 2"."""
+        return ", ".join(f"{reason} {count}" for reason, count in self.failures.most_common())
 
     def line(self, name: str) -> str:
+        why = f" ({self.reasons})" if self.failures else ""
         return (
             f"{name}: total {self.total}, cached {self.cached}, rendered {self.rendered}, "
-            f"failed {self.failed}, {self.seconds:.1f} s, {self.rate:.0f} QR/s"
+            f"failed {self.failed}{why}, {self.seconds:.1f} s, {self.rate:.0f} QR/s"
         )
 
 
@@ -100,8 +109,10 @@ async def warm_kind(
             totals.cached += reply.already_cached
             totals.rendered += reply.rendered
             totals.failed += reply.failed
+            totals.failures.update(reply.failures)
         except Exception:
             totals.failed += len(texts)
+            totals.failures["call_failed"] += len(texts)
             raise
         finally:
             limit.release()
@@ -163,6 +174,10 @@ def _push(url: str, totals: WarmTotals, succeeded: bool) -> None:
         )
     for name, (text, value) in values.items():
         Gauge(name, text, registry=registry).set(value)
+    by_reason = Gauge("qrpass_warm_failures", "Images that failed in the last warm run, by reason.",
+                      ("reason",), registry=registry)  # fmt: skip
+    for reason, count in totals.failures.items():
+        by_reason.labels(reason).set(count)
     pushadd_to_gateway(url, job="qrpass_warm", registry=registry, timeout=10)
 
 
@@ -187,7 +202,10 @@ def warm(args: argparse.Namespace) -> int:
         if error is not None:
             raise error
         if totals.failed:
-            raise CommandFailed(f"{totals.failed} image(s) failed to render or store")
+            raise CommandFailed(
+                f"{totals.failed} image(s) failed to render or store ({totals.reasons}); "
+                "the image service's log says why, a line a batch"
+            )
         return 0
 
     return run(command)

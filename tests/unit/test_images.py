@@ -16,7 +16,9 @@ from image_service.errors import InvalidOptions
 from image_service.images import ImageBook, Status
 from image_service.metrics import ImageMetrics
 from image_service.pool import _render_chunk
+from image_service.retry import WarmRetry
 from qrpass.vocabulary import MAX_WARM_BATCH
+from tests.support.clock import FakeTime
 from tests.support.qr import decode as decode_both
 
 # `make check` runs without Debian's libzbar0: here zxing-cpp reads alone; the integration tests
@@ -52,13 +54,17 @@ class DownCache:
     name = "redis"
 
     async def get(self, key: str, *, variant: bool = False) -> bytes | None:
-        raise CacheUnavailable("down")
+        raise CacheUnavailable("down", "connection")
 
-    async def set_many(self, items: Sequence[tuple[str, bytes]], *, variant: bool = False) -> None:
-        raise CacheUnavailable("down")
+    async def set_many(
+        self, items: Sequence[tuple[str, bytes]], *, variant: bool = False, bulk: bool = False
+    ) -> None:
+        raise CacheUnavailable("down", "connection")
 
-    async def exists_many(self, keys: Sequence[str], *, variant: bool = False) -> list[bool]:
-        raise CacheUnavailable("down")
+    async def exists_many(
+        self, keys: Sequence[str], *, variant: bool = False, bulk: bool = False
+    ) -> list[bool]:
+        raise CacheUnavailable("down", "connection")
 
     async def delete(self, key: str) -> bool:
         raise CacheUnavailable("down")
@@ -73,9 +79,17 @@ class DownCache:
         return BackendStats(self.name, False, 0, 0)
 
 
-def _book(cache: object | None = None, delay: float = 0.0) -> tuple[ImageBook, InlineRenderer]:
+def _book(
+    cache: object | None = None, delay: float = 0.0, metrics: ImageMetrics | None = None
+) -> tuple[ImageBook, InlineRenderer]:
     renderer = InlineRenderer(delay)
-    book = ImageBook(cache or MemoryCache(3600), renderer, ImageMetrics(CollectorRegistry()))  # type: ignore[arg-type]
+    time = FakeTime()
+    book = ImageBook(
+        cache or MemoryCache(3600),  # type: ignore[arg-type]
+        renderer,
+        metrics or ImageMetrics(CollectorRegistry()),
+        WarmRetry(clock=time.clock, sleep=time.sleep),
+    )
     return book, renderer
 
 
@@ -150,17 +164,63 @@ def test_warm_renders_only_what_is_missing_and_counts_the_rest() -> None:
     assert sorted(renderer.renders) == ["a", "b", "c"]
 
 
-def test_warm_with_the_cache_down_fails_every_text() -> None:
-    book, renderer = _book(DownCache())
-    counts = asyncio.run(book.warm(["a", "b"], PNG))
-    assert (counts.rendered, counts.failed) == (0, 2)
+def test_warm_with_the_cache_down_fails_every_text_by_reason() -> None:
+    registry = CollectorRegistry()
+    book, renderer = _book(DownCache(), metrics=ImageMetrics(registry))
+    counts = asyncio.run(book.warm(["a", "b", ""], PNG))
+    assert (counts.rendered, counts.failed) == (0, 3)
+    assert counts.failures == {"connection": 2, "empty_text": 1}
     assert renderer.renders == []
+    failures = "qrpass_image_warm_failures_total"
+    assert registry.get_sample_value(failures, {"reason": "connection"}) == 2
+    assert registry.get_sample_value(failures, {"reason": "empty_text"}) == 1
+
+
+class FlakyCache(MemoryCache):
+    """A cache whose bulk writes fail `failures` times (a stall, a reset), then work."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(3600)
+        self.failures_left = failures
+        self.bulk_calls = 0
+
+    async def set_many(
+        self, items: Sequence[tuple[str, bytes]], *, variant: bool = False, bulk: bool = False
+    ) -> None:
+        self.bulk_calls += bulk
+        if self.failures_left:
+            self.failures_left -= 1
+            raise CacheUnavailable("redis: TimeoutError", "timeout")
+        await super().set_many(items, variant=variant)
+
+
+def test_a_warm_rides_out_a_transient_fault_and_fails_nothing() -> None:
+    cache = FlakyCache(failures=4)
+    book, _ = _book(cache)
+    counts = asyncio.run(book.warm(["a", "b", "c"], PNG))
+    assert (counts.rendered, counts.failed, counts.failures) == (3, 0, {})
+    assert cache.bulk_calls == 5  # four failures, then the write that took
+    assert asyncio.run(book.get("b", PNG)).status == Status.HIT
+
+
+def test_a_fault_that_needs_an_operator_is_not_retried() -> None:
+    cache = FlakyCache(failures=1)
+
+    async def full(*args: object, **kwargs: object) -> None:
+        cache.bulk_calls += 1
+        raise CacheUnavailable("redis: OutOfMemoryError", "out_of_memory", transient=False)
+
+    cache.set_many = full  # type: ignore[method-assign]
+    book, _ = _book(cache)
+    counts = asyncio.run(book.warm(["a", "b"], PNG))
+    assert (counts.rendered, counts.failures) == (0, {"out_of_memory": 2})
+    assert cache.bulk_calls == 1
 
 
 def test_a_text_too_long_for_a_qr_code_fails_alone_in_a_warm() -> None:
     book, _ = _book()
     counts = asyncio.run(book.warm(["fits", "9" * 8000], PNG))
-    assert (counts.rendered, counts.failed) == (1, 1)
+    assert (counts.rendered, counts.failed, counts.failures) == (1, 1, {"render": 1})
 
 
 def test_a_warm_batch_has_a_limit() -> None:

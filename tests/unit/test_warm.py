@@ -5,19 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from qrpass.cli.cache import Pacer, WarmTotals
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 6))
-        self.now += seconds
+from tests.support.clock import FakeTime
 
 
 def test_the_pacer_spaces_batches_to_the_rate() -> None:

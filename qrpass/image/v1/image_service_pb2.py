@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#qrpass/image/v1/image_service.proto\x12\x0fqrpass.image.v1\"\xe5\x01\n\rRenderOptions\x12,\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x1c.qrpass.image.v1.ImageFormat\x12\x12\n\x05scale\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06\x62order\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12?\n\x10\x65rror_correction\x18\x04 \x01(\x0e\x32%.qrpass.image.v1.ErrorCorrectionLevel\x12\x12\n\ndark_color\x18\x05 \x01(\t\x12\x13\n\x0blight_color\x18\x06 \x01(\tB\x08\n\x06_scaleB\t\n\x07_border\"T\n\x13RenderQrCodeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"}\n\x14RenderQrCodeResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x32\n\x0c\x63\x61\x63he_status\x18\x04 \x01(\x0e\x32\x1c.qrpass.image.v1.CacheStatus\"k\n\x14RenderQrCodesRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\x12\x13\n\x0b\x63\x61\x63hed_only\x18\x03 \x01(\x08\"a\n\x0eRenderedQrCode\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x32\n\x0c\x63\x61\x63he_status\x18\x03 \x01(\x0e\x32\x1c.qrpass.image.v1.CacheStatus\"]\n\x15RenderQrCodesResponse\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12.\n\x05\x63odes\x18\x02 \x03(\x0b\x32\x1f.qrpass.image.v1.RenderedQrCode\"T\n\x12WarmQrCodesRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"b\n\x13WarmQrCodesResponse\x12\x11\n\trequested\x18\x01 \x01(\x05\x12\x16\n\x0e\x61lready_cached\x18\x02 \x01(\x05\x12\x10\n\x08rendered\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\"X\n\x17InvalidateQrCodeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"+\n\x18InvalidateQrCodeResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"(\n\x18InvalidateQrCodesRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\",\n\x19InvalidateQrCodesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"\x13\n\x11\x43learCacheRequest\"%\n\x12\x43learCacheResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"\x16\n\x14GetCacheStatsRequest\"\xe3\x01\n\x15GetCacheStatsResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x03 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x03\x12\x0c\n\x04hits\x18\x05 \x01(\x03\x12\x0e\n\x06misses\x18\x06 \x01(\x03\x12\x11\n\thit_ratio\x18\x07 \x01(\x01\x12\x10\n\x08\x62ypasses\x18\x08 \x01(\x03\x12\x18\n\x10max_memory_bytes\x18\t \x01(\x03\x12\x11\n\tevictions\x18\n \x01(\x03\x12\x0f\n\x07replica\x18\x0b \x01(\t*W\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x14\n\x10IMAGE_FORMAT_SVG\x10\x02*\xb6\x01\n\x14\x45rrorCorrectionLevel\x12&\n\"ERROR_CORRECTION_LEVEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_L\x10\x01\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_M\x10\x02\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_Q\x10\x03\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_H\x10\x04*q\n\x0b\x43\x61\x63heStatus\x12\x1c\n\x18\x43\x41\x43HE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_STATUS_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_STATUS_MISS\x10\x02\x12\x17\n\x13\x43\x41\x43HE_STATUS_BYPASS\x10\x03\x32\xcf\x05\n\x0cImageService\x12`\n\x0cRenderQrCode\x12$.qrpass.image.v1.RenderQrCodeRequest\x1a%.qrpass.image.v1.RenderQrCodeResponse\"\x03\x90\x02\x02\x12\x63\n\rRenderQrCodes\x12%.qrpass.image.v1.RenderQrCodesRequest\x1a&.qrpass.image.v1.RenderQrCodesResponse\"\x03\x90\x02\x02\x12]\n\x0bWarmQrCodes\x12#.qrpass.image.v1.WarmQrCodesRequest\x1a$.qrpass.image.v1.WarmQrCodesResponse\"\x03\x90\x02\x02\x12l\n\x10InvalidateQrCode\x12(.qrpass.image.v1.InvalidateQrCodeRequest\x1a).qrpass.image.v1.InvalidateQrCodeResponse\"\x03\x90\x02\x02\x12o\n\x11InvalidateQrCodes\x12).qrpass.image.v1.InvalidateQrCodesRequest\x1a*.qrpass.image.v1.InvalidateQrCodesResponse\"\x03\x90\x02\x02\x12U\n\nClearCache\x12\".qrpass.image.v1.ClearCacheRequest\x1a#.qrpass.image.v1.ClearCacheResponse\x12\x63\n\rGetCacheStats\x12%.qrpass.image.v1.GetCacheStatsRequest\x1a&.qrpass.image.v1.GetCacheStatsResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#qrpass/image/v1/image_service.proto\x12\x0fqrpass.image.v1\"\xe5\x01\n\rRenderOptions\x12,\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x1c.qrpass.image.v1.ImageFormat\x12\x12\n\x05scale\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06\x62order\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12?\n\x10\x65rror_correction\x18\x04 \x01(\x0e\x32%.qrpass.image.v1.ErrorCorrectionLevel\x12\x12\n\ndark_color\x18\x05 \x01(\t\x12\x13\n\x0blight_color\x18\x06 \x01(\tB\x08\n\x06_scaleB\t\n\x07_border\"T\n\x13RenderQrCodeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"}\n\x14RenderQrCodeResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\x12\x32\n\x0c\x63\x61\x63he_status\x18\x04 \x01(\x0e\x32\x1c.qrpass.image.v1.CacheStatus\"k\n\x14RenderQrCodesRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\x12\x13\n\x0b\x63\x61\x63hed_only\x18\x03 \x01(\x08\"a\n\x0eRenderedQrCode\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x32\n\x0c\x63\x61\x63he_status\x18\x03 \x01(\x0e\x32\x1c.qrpass.image.v1.CacheStatus\"]\n\x15RenderQrCodesResponse\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12.\n\x05\x63odes\x18\x02 \x03(\x0b\x32\x1f.qrpass.image.v1.RenderedQrCode\"T\n\x12WarmQrCodesRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"\xd9\x01\n\x13WarmQrCodesResponse\x12\x11\n\trequested\x18\x01 \x01(\x05\x12\x16\n\x0e\x61lready_cached\x18\x02 \x01(\x05\x12\x10\n\x08rendered\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\x12\x44\n\x08\x66\x61ilures\x18\x05 \x03(\x0b\x32\x32.qrpass.image.v1.WarmQrCodesResponse.FailuresEntry\x1a/\n\rFailuresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"X\n\x17InvalidateQrCodeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.qrpass.image.v1.RenderOptions\"+\n\x18InvalidateQrCodeResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"(\n\x18InvalidateQrCodesRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\",\n\x19InvalidateQrCodesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"\x13\n\x11\x43learCacheRequest\"%\n\x12\x43learCacheResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"\x16\n\x14GetCacheStatsRequest\"\xe3\x01\n\x15GetCacheStatsResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x03 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x03\x12\x0c\n\x04hits\x18\x05 \x01(\x03\x12\x0e\n\x06misses\x18\x06 \x01(\x03\x12\x11\n\thit_ratio\x18\x07 \x01(\x01\x12\x10\n\x08\x62ypasses\x18\x08 \x01(\x03\x12\x18\n\x10max_memory_bytes\x18\t \x01(\x03\x12\x11\n\tevictions\x18\n \x01(\x03\x12\x0f\n\x07replica\x18\x0b \x01(\t*W\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x14\n\x10IMAGE_FORMAT_SVG\x10\x02*\xb6\x01\n\x14\x45rrorCorrectionLevel\x12&\n\"ERROR_CORRECTION_LEVEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_L\x10\x01\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_M\x10\x02\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_Q\x10\x03\x12\x1c\n\x18\x45RROR_CORRECTION_LEVEL_H\x10\x04*q\n\x0b\x43\x61\x63heStatus\x12\x1c\n\x18\x43\x41\x43HE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_STATUS_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_STATUS_MISS\x10\x02\x12\x17\n\x13\x43\x41\x43HE_STATUS_BYPASS\x10\x03\x32\xcf\x05\n\x0cImageService\x12`\n\x0cRenderQrCode\x12$.qrpass.image.v1.RenderQrCodeRequest\x1a%.qrpass.image.v1.RenderQrCodeResponse\"\x03\x90\x02\x02\x12\x63\n\rRenderQrCodes\x12%.qrpass.image.v1.RenderQrCodesRequest\x1a&.qrpass.image.v1.RenderQrCodesResponse\"\x03\x90\x02\x02\x12]\n\x0bWarmQrCodes\x12#.qrpass.image.v1.WarmQrCodesRequest\x1a$.qrpass.image.v1.WarmQrCodesResponse\"\x03\x90\x02\x02\x12l\n\x10InvalidateQrCode\x12(.qrpass.image.v1.InvalidateQrCodeRequest\x1a).qrpass.image.v1.InvalidateQrCodeResponse\"\x03\x90\x02\x02\x12o\n\x11InvalidateQrCodes\x12).qrpass.image.v1.InvalidateQrCodesRequest\x1a*.qrpass.image.v1.InvalidateQrCodesResponse\"\x03\x90\x02\x02\x12U\n\nClearCache\x12\".qrpass.image.v1.ClearCacheRequest\x1a#.qrpass.image.v1.ClearCacheResponse\x12\x63\n\rGetCacheStats\x12%.qrpass.image.v1.GetCacheStatsRequest\x1a&.qrpass.image.v1.GetCacheStatsResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qrpass.image.v1.image_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_WARMQRCODESRESPONSE_FAILURESENTRY']._loaded_options = None
+  _globals['_WARMQRCODESRESPONSE_FAILURESENTRY']._serialized_options = b'8\001'
   _globals['_IMAGESERVICE'].methods_by_name['RenderQrCode']._loaded_options = None
   _globals['_IMAGESERVICE'].methods_by_name['RenderQrCode']._serialized_options = b'\220\002\002'
   _globals['_IMAGESERVICE'].methods_by_name['RenderQrCodes']._loaded_options = None
@@ -43,12 +45,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMAGESERVICE'].methods_by_name['InvalidateQrCodes']._serialized_options = b'\220\002\002'
   _globals['_IMAGESERVICE'].methods_by_name['GetCacheStats']._loaded_options = None
   _globals['_IMAGESERVICE'].methods_by_name['GetCacheStats']._serialized_options = b'\220\002\001'
-  _globals['_IMAGEFORMAT']._serialized_start=1527
-  _globals['_IMAGEFORMAT']._serialized_end=1614
-  _globals['_ERRORCORRECTIONLEVEL']._serialized_start=1617
-  _globals['_ERRORCORRECTIONLEVEL']._serialized_end=1799
-  _globals['_CACHESTATUS']._serialized_start=1801
-  _globals['_CACHESTATUS']._serialized_end=1914
+  _globals['_IMAGEFORMAT']._serialized_start=1647
+  _globals['_IMAGEFORMAT']._serialized_end=1734
+  _globals['_ERRORCORRECTIONLEVEL']._serialized_start=1737
+  _globals['_ERRORCORRECTIONLEVEL']._serialized_end=1919
+  _globals['_CACHESTATUS']._serialized_start=1921
+  _globals['_CACHESTATUS']._serialized_end=2034
   _globals['_RENDEROPTIONS']._serialized_start=57
   _globals['_RENDEROPTIONS']._serialized_end=286
   _globals['_RENDERQRCODEREQUEST']._serialized_start=288
@@ -63,24 +65,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RENDERQRCODESRESPONSE']._serialized_end=802
   _globals['_WARMQRCODESREQUEST']._serialized_start=804
   _globals['_WARMQRCODESREQUEST']._serialized_end=888
-  _globals['_WARMQRCODESRESPONSE']._serialized_start=890
-  _globals['_WARMQRCODESRESPONSE']._serialized_end=988
-  _globals['_INVALIDATEQRCODEREQUEST']._serialized_start=990
-  _globals['_INVALIDATEQRCODEREQUEST']._serialized_end=1078
-  _globals['_INVALIDATEQRCODERESPONSE']._serialized_start=1080
-  _globals['_INVALIDATEQRCODERESPONSE']._serialized_end=1123
-  _globals['_INVALIDATEQRCODESREQUEST']._serialized_start=1125
-  _globals['_INVALIDATEQRCODESREQUEST']._serialized_end=1165
-  _globals['_INVALIDATEQRCODESRESPONSE']._serialized_start=1167
-  _globals['_INVALIDATEQRCODESRESPONSE']._serialized_end=1211
-  _globals['_CLEARCACHEREQUEST']._serialized_start=1213
-  _globals['_CLEARCACHEREQUEST']._serialized_end=1232
-  _globals['_CLEARCACHERESPONSE']._serialized_start=1234
-  _globals['_CLEARCACHERESPONSE']._serialized_end=1271
-  _globals['_GETCACHESTATSREQUEST']._serialized_start=1273
-  _globals['_GETCACHESTATSREQUEST']._serialized_end=1295
-  _globals['_GETCACHESTATSRESPONSE']._serialized_start=1298
-  _globals['_GETCACHESTATSRESPONSE']._serialized_end=1525
-  _globals['_IMAGESERVICE']._serialized_start=1917
-  _globals['_IMAGESERVICE']._serialized_end=2636
+  _globals['_WARMQRCODESRESPONSE']._serialized_start=891
+  _globals['_WARMQRCODESRESPONSE']._serialized_end=1108
+  _globals['_WARMQRCODESRESPONSE_FAILURESENTRY']._serialized_start=1061
+  _globals['_WARMQRCODESRESPONSE_FAILURESENTRY']._serialized_end=1108
+  _globals['_INVALIDATEQRCODEREQUEST']._serialized_start=1110
+  _globals['_INVALIDATEQRCODEREQUEST']._serialized_end=1198
+  _globals['_INVALIDATEQRCODERESPONSE']._serialized_start=1200
+  _globals['_INVALIDATEQRCODERESPONSE']._serialized_end=1243
+  _globals['_INVALIDATEQRCODESREQUEST']._serialized_start=1245
+  _globals['_INVALIDATEQRCODESREQUEST']._serialized_end=1285
+  _globals['_INVALIDATEQRCODESRESPONSE']._serialized_start=1287
+  _globals['_INVALIDATEQRCODESRESPONSE']._serialized_end=1331
+  _globals['_CLEARCACHEREQUEST']._serialized_start=1333
+  _globals['_CLEARCACHEREQUEST']._serialized_end=1352
+  _globals['_CLEARCACHERESPONSE']._serialized_start=1354
+  _globals['_CLEARCACHERESPONSE']._serialized_end=1391
+  _globals['_GETCACHESTATSREQUEST']._serialized_start=1393
+  _globals['_GETCACHESTATSREQUEST']._serialized_end=1415
+  _globals['_GETCACHESTATSRESPONSE']._serialized_start=1418
+  _globals['_GETCACHESTATSRESPONSE']._serialized_end=1645
+  _globals['_IMAGESERVICE']._serialized_start=2037
+  _globals['_IMAGESERVICE']._serialized_end=2756
 # @@protoc_insertion_point(module_scope)

@@ -344,10 +344,31 @@ class WarmQrCodesResponse(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class FailuresEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     REQUESTED_FIELD_NUMBER: _builtins.int
     ALREADY_CACHED_FIELD_NUMBER: _builtins.int
     RENDERED_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
+    FAILURES_FIELD_NUMBER: _builtins.int
     requested: _builtins.int
     """The number of texts in the request."""
     already_cached: _builtins.int
@@ -356,6 +377,13 @@ class WarmQrCodesResponse(_message.Message):
     """The texts rendered and stored."""
     failed: _builtins.int
     """The texts that could not be rendered or stored."""
+    @_builtins.property
+    def failures(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """The failed texts by reason: timeout, connection, loading, cluster or read_only (a cache
+        fault that outlasted the warm's retries), auth or out_of_memory (one that needs an
+        operator), error (another cache failure), render, empty_text.
+        """
+
     def __init__(
         self,
         *,
@@ -363,10 +391,11 @@ class WarmQrCodesResponse(_message.Message):
         already_cached: _builtins.int = ...,
         rendered: _builtins.int = ...,
         failed: _builtins.int = ...,
+        failures: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_cached", b"already_cached", "failed", b"failed", "rendered", b"rendered", "requested", b"requested"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_cached", b"already_cached", "failed", b"failed", "failures", b"failures", "rendered", b"rendered", "requested", b"requested"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
