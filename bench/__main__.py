@@ -316,7 +316,7 @@ def _gateway_extras(system: System, url: str, passes: list[dict], auth: dict[str
     quiet.start()
     try:
         assert quiet.process is not None
-        first_open.wait_filled(quiet.url, STUDENTS + STALLS)
+        first_open.wait_full(quiet.url, STUDENTS + STALLS)
         quiet_meter = cpu.CpuMeter({"gateway": [quiet.process.pid]})
         silent, silent_cpu, _ = _closed(quiet.url, passes, quiet_meter, auth)
     finally:
