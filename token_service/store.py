@@ -81,6 +81,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
 Signer = Callable[[str, str, int], tuple[str, str]]  # (kind, id, version) -> (token, kid)
 # Held by every writing transaction on PostgreSQL while it appends to the change log, so change
 # sequences become visible in the order they were allocated and a reader never skips one.
+# Sequences are allocated as the log's last + 1 under it, not by a database sequence: those
+# skip numbers on a rollback and after a failover (PostgreSQL logs them 32 ahead), and a log
+# without gaps lets every reader tell a missed change from none.
 _CHANGE_LOG_LOCK = 0x71_72_70_61  # "qrpa"
 # Imports of one kind run one at a time across every replica (PostgreSQL advisory lock), so two
 # imports of the same new ids never race to insert them.
@@ -229,10 +232,14 @@ class SubjectStore:
             return
         if self._engine.dialect.name == "postgresql":
             session.execute(select(func.pg_advisory_xact_lock(_CHANGE_LOG_LOCK)))
+        # SQLite: the caller's writes came first, so this transaction already holds the lock
+        # that lets one writer in at a time.
+        last = session.scalar(select(func.max(ChangeRow.sequence))) or 0
         session.execute(
             insert(ChangeRow),
-            [{"kind": kind, "subject_id": subject_id, "changed_at": now} for subject_id in ids],
-        )
+            [{"sequence": sequence, "kind": kind, "subject_id": subject_id, "changed_at": now}
+             for sequence, subject_id in enumerate(ids, start=last + 1)],
+        )  # fmt: skip
 
     def count(self, kind: str) -> int:
         table = TABLES[kind]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -12,7 +14,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, ClassVar, Self
 
 import psycopg2
 
@@ -121,16 +123,26 @@ class PostgresServer(_Daemon):
     """A throwaway PostgreSQL cluster; as root it runs as user postgres (initdb refuses root)."""
 
     name = "pg"
+    # A throwaway server need not survive a power cut: no fsync, no waiting for the WAL.
+    SETTINGS: ClassVar[dict[str, str]] = {
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+    }
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None, *, empty: bool = False) -> None:
+        """`settings` are passed as `-c` options over SETTINGS; `empty` leaves the data
+        directory for the caller to fill (a standby's base backup)."""
         super().__init__()
         self.data = self.dir / "data"
+        self.settings = self.SETTINGS | (settings or {})
         self._as_root = os.geteuid() == 0
         if self._as_root:
             os.chmod(self.dir, 0o755)
             shutil.chown(self.dir, "postgres", "postgres")
-        self._run([_pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                   "--no-sync", "-E", "UTF8"])  # fmt: skip
+        if not empty:
+            self._run([_pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                       "--no-sync", "-E", "UTF8"])  # fmt: skip
 
     def _command(self, argv: list[str]) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *argv] if self._as_root else argv
@@ -140,9 +152,10 @@ class PostgresServer(_Daemon):
 
     def start(self) -> None:
         argv = [_pg_bin("postgres"), "-D", str(self.data), "-p", str(self.port),
-                "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1",
                 "-c", "max_connections=300"]  # fmt: skip
+        for name, setting in self.settings.items():
+            argv += ["-c", f"{name}={setting}"]
         self._launch(self._command(argv))
         deadline = time.monotonic() + 15
         while True:  # the port opens a moment before connections are accepted
@@ -168,6 +181,18 @@ class PostgresServer(_Daemon):
                 self.process.kill()
                 self.process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every process it started, as a lost node would go."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True
+        ).stdout.split()
+        for pid in (postmaster, *map(int, children)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(timeout=15)
+
     @property
     def admin_dsn(self) -> str:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
@@ -181,6 +206,75 @@ class PostgresServer(_Daemon):
             cursor.execute(f'CREATE DATABASE "{name}"')
         connection.close()
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
+
+
+class ReplicatedPostgres:
+    """A primary and a synchronous standby streaming from it: a commit is acknowledged only
+    once the standby has it, so promoting the standby loses no acknowledged write."""
+
+    def __init__(self) -> None:
+        sync = {"synchronous_commit": "on", "synchronous_standby_names": "*"}
+        self.primary = PostgresServer(sync)
+        self.standby = PostgresServer(sync, empty=True)
+
+    @property
+    def servers(self) -> tuple[PostgresServer, PostgresServer]:
+        return self.primary, self.standby
+
+    def start(self) -> None:
+        try:
+            self.primary.start()
+            self.standby._run(
+                [_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary.port),
+                 "-U", "postgres", "-D", str(self.standby.data), "-R", "-X", "stream",
+                 "--no-sync", "-c", "fast"]
+            )  # fmt: skip
+            self.standby.start()
+            self._wait_for_sync()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_for_sync(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            connection = psycopg2.connect(self.primary.admin_dsn)
+            with contextlib.closing(connection), connection.cursor() as cursor:
+                cursor.execute("SELECT sync_state FROM pg_stat_replication")
+                if ("sync",) in cursor.fetchall():
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the standby did not become synchronous in 30 s")
+            time.sleep(0.1)
+
+    def promote(self) -> None:
+        """Make the standby the primary (what CloudNativePG or Patroni does on a failover)."""
+        connection = psycopg2.connect(self.standby.admin_dsn)
+        connection.autocommit = True
+        with contextlib.closing(connection), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_promote(wait => true, wait_seconds => 30)")
+            if cursor.fetchone() != (True,):
+                raise RuntimeError("the standby was not promoted in 30 s")
+
+    def url(self, database: str) -> str:
+        """SQLAlchemy's multi-host form: libpq tries each host and keeps the one that writes."""
+        hosts = "&".join(f"host=127.0.0.1:{server.port}" for server in self.servers)
+        return f"postgresql+psycopg2://postgres@/{database}?{hosts}&target_session_attrs=read-write"
+
+    def create_database(self) -> str:
+        """A new empty database (the standby replays it); returns its multi-host URL."""
+        return self.url(self.primary.create_database().rpartition("/")[2])
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.cleanup()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 class RedisClusterServer:
