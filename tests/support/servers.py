@@ -213,8 +213,10 @@ class ReplicatedPostgres:
     once the standby has it, so promoting the standby loses no acknowledged write."""
 
     def __init__(self) -> None:
-        sync = {"synchronous_commit": "on", "synchronous_standby_names": "*"}
-        self.primary = PostgresServer(sync)
+        # Only the primary waits for a standby: a promoted standby that did so too would hold
+        # every commit until a new standby joined (failover managers clear it on promotion).
+        sync = {"synchronous_commit": "on"}
+        self.primary = PostgresServer(sync | {"synchronous_standby_names": "*"})
         self.standby = PostgresServer(sync, empty=True)
 
     @property
