@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Cluster"}
 
 
 def _promtool(*args: str, cwd: Path = DEPLOY / "prometheus") -> subprocess.CompletedProcess:
@@ -168,19 +168,45 @@ def test_each_service_gets_only_its_own_secrets_and_identity() -> None:
     def secret_refs(name: str) -> set[str]:
         (container,) = specs[name]["containers"]
         refs = {e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e}
+        refs |= {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", [])
+                 if "secretKeyRef" in e.get("valueFrom", {})}  # fmt: skip
         return refs | {
             v["secret"]["secretName"] for v in specs[name].get("volumes", []) if "secret" in v
         }
 
     assert secret_refs("qrpass-image") == {"qrpass-redis", "qrpass-tls-image"}  # no DATABASE_URL
     assert secret_refs("qrpass-token") == {
-        "qrpass-database",
+        "qrpass-db-app",
         "qrpass-signing-keys",
         "qrpass-tls-token",
     }
     assert secret_refs("qrpass-gateway") == {"qrpass-api-keys", "qrpass-tls-gateway"}
     assert secret_refs("qrpass-warm") == {"qrpass-tls-warm"}
-    assert secret_refs("qrpass-migrate") == {"qrpass-database"}
+    assert secret_refs("qrpass-migrate") == {"qrpass-db-app"}
+
+
+def test_postgres_is_a_synchronous_cloudnativepg_cluster_the_token_service_uses() -> None:
+    (cluster,) = [doc for _, doc in _documents() if doc["kind"] == "Cluster"]
+    assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
+    spec = cluster["spec"]
+    # A primary and two standbys, one of which confirms every commit: a failover loses nothing.
+    assert spec["instances"] >= 3
+    assert spec["postgresql"]["synchronous"]["number"] >= 1
+    assert spec["postgresql"]["synchronous"]["dataDurability"] == "required"
+    assert spec["affinity"]["podAntiAffinityType"] == "required"
+    assert not spec["imageName"].endswith(":latest")
+    app_secret = {"name": f"{cluster['metadata']['name']}-app", "key": "uri"}  # the operator's
+    for name in ("qrpass-token", "qrpass-migrate"):
+        (container,) = dict(_pod_specs())[name]["containers"]
+        (url,) = [e for e in container["env"] if e["name"] == "DATABASE_URL"]
+        assert url["valueFrom"]["secretKeyRef"] == app_secret, name
+    policies = {doc["metadata"]["name"]: doc["spec"] for _, doc in _documents()
+                if doc["kind"] == "NetworkPolicy"}  # fmt: skip
+    database = policies["qrpass-db"]
+    assert database["podSelector"] == {"matchLabels": {"cnpg.io/cluster": "qrpass-db"}}
+    (clients,) = [rule["from"] for rule in database["ingress"] if rule["ports"][0]["port"] == 5432]
+    assert {next(iter(peer["podSelector"]["matchLabels"].values())) for peer in clients} == {
+        "qrpass-token", "qrpass-migrate", "qrpass-db"}  # fmt: skip
 
 
 def test_network_policies_let_only_the_gateway_and_warm_job_reach_grpc() -> None:
