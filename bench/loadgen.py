@@ -55,21 +55,25 @@ class Connection:
 
     async def get(self, path: str) -> int:
         """GET `path`, or POST a JSON body when `path` is `POST <path> <body>`."""
+        if path.startswith("POST "):
+            _, target, body = path.split(" ", 2)
+            return await self.send("POST", target, body)
+        return await self.send("GET", path)
+
+    async def send(self, method: str, target: str, body: str = "", head: str = "") -> int:
+        """One request (a JSON body if any, `head` as extra header lines); its status."""
         if self._writer is None:
             await self.open()
         assert self._reader is not None and self._writer is not None
-        if path.startswith("POST "):
-            _, target, body = path.split(" ", 2)
-            self._writer.write(
-                f"POST {target} HTTP/1.1\r\n{self._head}Content-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
-            )
-        else:
-            self._writer.write(f"GET {path} HTTP/1.1\r\n{self._head}\r\n".encode())
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
+        if body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body.encode())}\r\n"
+        elif method == "POST":
+            head += "Content-Length: 0\r\n"
+        self._writer.write(f"{method} {target} HTTP/1.1\r\n{self._head}{head}\r\n{body}".encode())
+        answer = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(answer[9:12])
         length = 0
-        for line in head.split(b"\r\n"):
+        for line in answer.split(b"\r\n"):
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
         if length:
@@ -197,4 +201,93 @@ async def simultaneous(
     tasks = [asyncio.ensure_future(fetch(c, p)) for c, p in zip(connections, paths, strict=True)]
     await _settle(tasks, timeout, result, t0, cpu0)
     await asyncio.gather(*(c.close() for c in connections))
+    return result
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request of a mixed load; `kind` names it in the results."""
+
+    kind: str
+    method: str
+    target: str
+    key: str  # the bearer key it is sent with
+    body: str = ""
+
+
+@dataclass
+class MixedResult:
+    """Per kind, the latencies and errors; every call answered 2xx; the calls sent again
+    to the other target after a refused or dropped connection."""
+
+    by_kind: dict[str, LoadResult] = field(default_factory=dict)
+    answered: list[Call] = field(default_factory=list)
+    resent: int = 0
+
+    def kind(self, name: str) -> LoadResult:
+        return self.by_kind.setdefault(name, LoadResult())
+
+    @property
+    def errors(self) -> int:
+        return sum(result.errors for result in self.by_kind.values())
+
+
+async def balanced_open_loop(
+    targets: Sequence[tuple[str, int]], calls: Callable[[int], Call], rate: float,
+    seconds: float, connections: int = 32, attempts: int = 4, grace: float = 10.0,
+) -> MixedResult:  # fmt: skip
+    """An open loop over several targets, as a load balancer sends: call i goes to target
+    i mod n, and a call whose connection is refused or dropped before its answer is sent to
+    the next target (up to `attempts` in all), as a balancer retries a failed connection.
+    Latency counts from the intended send time, retries included; 4xx and 5xx are errors."""
+    pools: list[asyncio.Queue[Connection]] = []
+    for host, port in targets:
+        pool: asyncio.Queue[Connection] = asyncio.Queue()
+        for _ in range(connections):
+            pool.put_nowait(Connection(host, port, {}))
+        pools.append(pool)
+    result = MixedResult()
+    t0 = time.perf_counter()
+
+    async def fire(i: int, intended: float) -> None:
+        call = calls(i)
+        head = f"Authorization: Bearer {call.key}\r\n"
+        for attempt in range(attempts):
+            pool = pools[(i + attempt) % len(pools)]
+            connection = await pool.get()
+            try:
+                status = await connection.send(call.method, call.target, call.body, head)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+                await connection.close()
+                if attempt + 1 == attempts:
+                    result.kind(call.kind).errors += 1
+                    result.kind(call.kind).error_kinds[type(error).__name__] += 1
+                    return
+                result.resent += 1
+                await asyncio.sleep(0.02 * attempt)  # both refusing: give one a moment
+                continue
+            finally:
+                pool.put_nowait(connection)
+            if status < 400:
+                result.kind(call.kind).latencies.append(time.perf_counter() - intended)
+                result.answered.append(call)
+            else:
+                result.kind(call.kind).errors += 1
+                result.kind(call.kind).error_kinds[f"HTTP {status}"] += 1
+            return
+
+    tasks = []
+    for i in range(int(rate * seconds)):
+        intended = t0 + i / rate
+        delay = intended - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(fire(i, intended)))
+    _, unfinished = await asyncio.wait(tasks, timeout=grace)
+    for task in unfinished:
+        task.cancel()
+        result.kind("unanswered").errors += 1
+    for pool in pools:
+        while not pool.empty():
+            await pool.get_nowait().close()
     return result
