@@ -29,7 +29,7 @@ import grpc
 import redis
 from tqdm import tqdm
 
-from bench import autocannon, cpu, first_open, loadgen, report
+from bench import autocannon, cpu, first_open, loadgen, report, rolling
 from bench import original as bench_original
 from qrpass.core.clients import ImageClient, TokenClient
 from qrpass.core.config import TlsSettings
@@ -475,6 +475,15 @@ def run() -> dict:
         stage(f"revocation list: all {len(ids)} students rotated")
         _rotate_all(system, ids)
         figures += report.revocations(_revocation_list(url, auth), len(ids))
+
+        stage("rolling restart of a fleet of two of each, under a gate morning's load")
+        system.stop()  # the fleet has the machine to itself, as the system above had
+        original.stop()
+        system = original = None
+        fleet_dir = workdir / "fleet"
+        fleet_dir.mkdir()
+        redis_db = redis_server.url.rsplit("/", 1)[0] + "/2"
+        figures += rolling.measure(fleet_dir, postgres.create_database(), redis_db, quick=QUICK)
     finally:
         if original is not None:
             original.stop()

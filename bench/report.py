@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.autocannon import Closed
-from bench.loadgen import LoadResult
+from bench.loadgen import LoadResult, MixedResult
 
 FIELDS = ("name", "value", "unit", "goal", "passed", "baseline", "ratio", "note", "group")
 SCALE = "scale"  # the group of the population figures, tabled by size in benchmarks.md
@@ -171,6 +171,36 @@ def check_in(http: Closed, steady: LoadResult) -> list[dict]:
                note="verify + a PostgreSQL transaction (presence row locked, scan written)"),
         figure("check-in via HTTP @500/s, p99", p99, "ms", goal="<= 50 ms", passed=p99 <= 50,
                note=f"a distinct pass and scan_id a call; errors {steady.errors}"),
+    ]  # fmt: skip
+
+
+def rolling_restart(
+    result: MixedResult,
+    rates: dict[str, int],
+    seconds: float,
+    restarted: list[float],
+    ledger_wrong: int,
+    students: int,
+) -> list[dict]:
+    opens = result.kind("open")
+    p99 = _ms(opens.percentile(99))
+    mix = ", ".join(f"{rate} {kind}/s" for kind, rate in rates.items())
+    kinds = "; ".join(f"{kind}: {_kinds(r)}" for kind, r in result.by_kind.items() if r.errors)
+    took = ", ".join(f"{t:.1f}" for t in restarted)
+    return [
+        figure(f"rolling restart of all six processes, {rates['open']} opens/s: failed requests",
+               result.errors, "requests", goal="0, all six restarted",
+               passed=result.errors == 0 and len(restarted) == 6,
+               note=f"{seconds:.0f} s of {mix} over {students} students through two gateways; "
+                    f"{len(restarted)} restarted, back in {took} s; {result.resent} resent to "
+                    f"the other gateway after a refused or dropped connection; "
+                    f"errors: {kinds or 'none'}"),
+        figure(f"rolling restart, pass opens @{rates['open']}/s, p99", p99, "ms",
+               goal="<= 50 ms", passed=p99 <= 50,
+               note=f"p50 {_ms(opens.percentile(50)):.1f} ms, {opens.count} opens"),
+        figure("rolling restart, check-ins lost or doubled in the ledger", ledger_wrong,
+               "check-ins", goal="0", passed=ledger_wrong == 0,
+               note=f"{result.kind('checkin').count} acknowledged, each with its own scan_id"),
     ]  # fmt: skip
 
 

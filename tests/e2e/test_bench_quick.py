@@ -24,6 +24,8 @@ EXPECTED = (
     "first open @1000 req/s, p99", "first open @5000 req/s, p99",
     "simultaneous first opens, qrpass", "simultaneous first opens, the original",
     "near-cache miss (pass beyond the budget)",
+    "rolling restart of all six processes", "rolling restart, pass opens",
+    "rolling restart, check-ins lost or doubled",
 )  # fmt: skip
 # The population figures, tabled by size in benchmarks.md (BENCH_SUBJECTS measures others).
 SCALE = (
