@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test check bench lint generate check-generated system-deps buf bench-node checkov venv clean
+.PHONY: run test check bench soak lint generate check-generated system-deps buf bench-node checkov venv clean
 
 venv: .venv/.installed
 .venv/.installed: pyproject.toml
@@ -59,6 +59,10 @@ run: venv
 
 bench: system-deps venv bench-node
 	$(PY) -m bench
+
+# Memory and descriptors over SOAK_MINUTES (10 by default) of load with churn: bench/soak.py.
+soak: system-deps venv
+	$(PY) -m bench.soak
 
 clean:
 	rm -rf .venv .tools data
