@@ -10,16 +10,19 @@ from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
-from starlette.responses import Response
 
-from gateway.names import DATE_TIME, AdmissionName, DirectionName, FailureName, KindName
-from qrpass.vocabulary import KINDS
+from gateway.names import (
+    DATE_TIME,
+    FAILURE_NAMES,
+    AdmissionName,
+    DirectionName,
+    FailureName,
+    KindName,
+)
+from qrpass.token.v1 import token_service_pb2 as token_pb
+from qrpass.vocabulary import BY_VALUE, KINDS
 
 TIME = msgspec.Meta(extra_json_schema=DATE_TIME)
-
-
-def json_response(answer: Struct, headers: dict[str, str] | None = None) -> Response:
-    return Response(msgspec.json.encode(answer), 200, headers, media_type="application/json")
 
 
 class Status(Struct):
@@ -164,3 +167,22 @@ class Problem(Struct):
 
 RESPONSE_MODELS = (Status, Ready, Jwks, Pass, Rotated, Deleted, Imported, CacheStats, Verdict,
                    CheckIn, CheckIns, Ledger, Problem)  # fmt: skip
+
+
+def verdict_fields(reply: token_pb.VerifyTokenResponse) -> dict[str, Any]:
+    """A Verdict's fields: valid, kind, subject_id, identity, name and error."""
+    subject = reply.subject
+    kind = BY_VALUE.get(subject.kind)
+    fields: dict[str, Any] = {
+        "valid": reply.valid,
+        "kind": kind.name if kind else None,
+        "subject_id": subject.id or None,
+        "error": None if reply.valid else FAILURE_NAMES[reply.failure_reason],
+    }
+    if kind is not None:  # the original's field, which scanner code written against it reads
+        fields[kind.id_field] = subject.id
+    if kind is not None and getattr(subject, kind.identity_field):
+        fields[kind.identity_field] = getattr(subject, kind.identity_field)
+    if subject.name:
+        fields["name"] = subject.name
+    return fields

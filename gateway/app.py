@@ -1,4 +1,4 @@
-"""Builds the gateway's ASGI app: the route table with each route's access level, and middleware."""
+"""Builds the gateway's ASGI app: the routes of gateway/route_table.py behind the middleware."""
 
 from __future__ import annotations
 
@@ -12,14 +12,12 @@ from typing import cast
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import access_log, checkins, routes
+from gateway import access_log
 from gateway.access_log import AccessLog
 from gateway.auth import Authenticator
 from gateway.batch import RenderBatcher
@@ -31,94 +29,14 @@ from gateway.hotpath import HotPath
 from gateway.metrics import HttpMetrics, NearCacheMetrics, route_template
 from gateway.nearcache import NearCache
 from gateway.openapi import build_openapi
+from gateway.route_table import ROUTES
+from gateway.routing import starlette_routes
 from gateway.settings import GatewaySettings
 from gateway.watch import follow_changes
-from qrpass.vocabulary import PLURAL_RULE
 
 log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-
-# (method, path, endpoint, access): access is one of auth.ACCESS_LEVELS; a key of a level may
-# call the routes of its level and of the levels below it.
-ROUTE_TABLE: list[tuple[str, str, Endpoint, str]] = [
-    ("GET", "/healthz", routes.healthz, "public"),
-    ("GET", "/readyz", routes.readyz, "public"),
-    ("GET", "/metrics", routes.metrics, "public"),
-    ("GET", "/openapi.json", routes.openapi, "public"),
-    ("GET", "/v1/jwks", routes.jwks, "public"),
-    ("POST", "/v1/verify", routes.verify, "scanner"),
-    ("POST", "/v1/checkins", checkins.check_in, "scanner"),
-    ("POST", "/v1/checkins:batch", checkins.check_in_batch, "scanner"),
-    ("GET", "/v1/revocations", checkins.revocations, "scanner"),
-    ("GET", "/v1/admin/scans", checkins.list_scans, "admin"),
-    ("DELETE", "/v1/admin/scans", checkins.prune_scans, "admin"),
-    ("GET", "/v1/admin/cache/stats", routes.cache_stats, "admin"),
-    ("DELETE", "/v1/admin/cache", routes.cache_clear, "admin"),
-    ("POST", "/v1/admin/cache:invalidate", routes.cache_invalidate, "admin"),
-    ("POST", "/v1/admin/import/{kind}", routes.import_subjects, "admin"),
-    ("POST", "/v1/admin/{kind}/{id}/qr:rotate", routes.rotate, "admin"),
-    ("DELETE", "/v1/admin/{kind}/{id}", routes.delete_subject, "admin"),
-    ("GET", "/v1/{kind}/{id}/qr", routes.pass_json, "client"),
-    ("GET", "/v1/{kind}/{id}/qr.png", routes.pass_png, "client"),
-    ("GET", "/v1/{kind}/{id}/qr.svg", routes.pass_svg, "client"),
-]
-
-
-class KindConvertor(Convertor[str]):
-    """`{kind}` matches only students or stalls, so /v1/admin/cache is never read as a kind
-    and a wrong method on a known path is a 405, not a 404."""
-
-    regex = PLURAL_RULE
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("kind", KindConvertor())
-
-
-def _guarded(endpoint: Endpoint, access: str) -> Endpoint:
-    if access == "public":
-        return endpoint
-
-    async def guarded(request: Request) -> Response:
-        authenticator: Authenticator = request.app.state.authenticator
-        address = request.client.host if request.client else ""
-        key = authenticator.check(request.headers.get("authorization"), access, address)
-        request.scope["state"]["key_id"] = key
-        return await endpoint(request)
-
-    guarded.__name__ = endpoint.__name__
-    return guarded
-
-
-def _starlette_routes(table: list[tuple[str, str, Endpoint, str]]) -> list[Route]:
-    """One Route per path, so a 405's Allow header lists every method the path has."""
-    by_path: dict[str, dict[str, Endpoint]] = {}
-    for method, path, endpoint, access in table:
-        by_path.setdefault(path, {})[method] = _guarded(endpoint, access)
-    routes = []
-    for path, endpoints in by_path.items():
-        if len(endpoints) == 1:
-            [(method, endpoint)] = endpoints.items()
-        else:
-
-            async def endpoint(
-                request: Request, endpoints: dict[str, Endpoint] = endpoints
-            ) -> Response:
-                # Starlette routes HEAD here wherever GET is allowed.
-                handler = endpoints.get(request.method) or endpoints["GET"]
-                return await handler(request)
-
-            endpoint.__name__ = "_".join(e.__name__ for e in endpoints.values())
-        routes.append(
-            Route(path.replace("{kind}", "{kind:kind}"), endpoint, methods=list(endpoints))
-        )
-    return routes
 
 
 class RequestId:
@@ -193,7 +111,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
             await backends.close()
 
     app = Starlette(
-        routes=_starlette_routes(ROUTE_TABLE),
+        routes=starlette_routes(ROUTES),
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
@@ -203,7 +121,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     )
     app.state.settings = settings
     app.state.registry = registry
-    app.state.openapi = build_openapi(ROUTE_TABLE)
+    app.state.openapi = build_openapi(ROUTES)
     app.state.near_cache = near_cache
     keys = {"scanner": settings.scanner_keys, "client": settings.client_keys,
             "admin": settings.admin_keys}  # fmt: skip

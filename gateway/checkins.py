@@ -9,19 +9,27 @@ from msgspec import UNSET, Struct
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.answers import CheckIn, CheckIns, Deleted, Entered, Ledger, LedgerScan, json_response
+from gateway.answers import (
+    CheckIn,
+    CheckIns,
+    Deleted,
+    Entered,
+    Ledger,
+    LedgerScan,
+    verdict_fields,
+)
 from gateway.bodies import RFC3339_WORDS, BatchCheckInRequest, CheckInRequest, decode
-from gateway.errors import ApiError
-from gateway.names import FAILURE_NAMES
-from gateway.routes import (
-    MAX_VERIFY_BODY,
+from gateway.context import (
+    MAX_TOKEN_BODY,
     backends,
     near_cache,
     only_params,
     read_body,
     request_id,
-    verdict_fields,
 )
+from gateway.errors import ApiError
+from gateway.names import FAILURE_NAMES
+from gateway.responses import json_response
 from qrpass.core.config import is_ascii_number
 from qrpass.core.times import timestamp
 from qrpass.token.v1 import token_service_pb2 as token_pb
@@ -35,7 +43,7 @@ from qrpass.vocabulary import (
 )
 
 # A full batch: 1,000 scans of tokens up to 4 KiB each, with their JSON around them.
-MAX_BATCH_BODY = MAX_BATCH_SCANS * (MAX_VERIFY_BODY // 2) + MAX_VERIFY_BODY
+MAX_BATCH_BODY = MAX_BATCH_SCANS * (MAX_TOKEN_BODY // 2) + MAX_TOKEN_BODY
 BATCH_DEADLINE_SECONDS = 60.0
 PRUNE_DEADLINE_SECONDS = 60.0
 _SCANS_QUERY = {"kind", "subject_id", "gate", "since", "page_size", "page_token", "inside"}
@@ -75,7 +83,7 @@ def _check_in(reply: token_pb.CheckInResponse) -> Struct:
 
 
 async def check_in(request: Request) -> Response:
-    body = decode(CheckInRequest, await read_body(request, MAX_VERIFY_BODY))
+    body = decode(CheckInRequest, await read_body(request, MAX_TOKEN_BODY))
     scan = _check_in_request(body)
     scan.min_sequence = near_cache(request).sequence
     reply = await backends(request).token.check_in(scan, request_id=request_id(request))

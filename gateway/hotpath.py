@@ -16,11 +16,10 @@ from gateway.auth import Authenticator
 from gateway.compression import accepts_gzip
 from gateway.errors import ApiError, problem_for
 from gateway.nearcache import NearCache
+from gateway.responses import IMAGE_MAX_AGE_SECONDS, JSON_HEADERS, etag_matches, image_headers
 from qrpass.vocabulary import ID_RULE, PLURAL_RULE
 
 _PASS_PATH = re.compile(rf"/v1/({PLURAL_RULE})/({ID_RULE})/qr(\.png)?")
-IMAGE_MAX_AGE_SECONDS = 300
-JSON_HEADERS = [(b"content-type", b"application/json")]
 # What Compression adds to a route's JSON pass, which the hot path answers itself.
 VARY_HEADER = (b"vary", b"Accept-Encoding")
 GZIP_HEADER = (b"content-encoding", b"gzip")
@@ -35,21 +34,6 @@ class _Template:
 
 _JSON_ROUTE = _Template("/v1/{kind}/{id}/qr")
 _PNG_ROUTE = _Template("/v1/{kind}/{id}/qr.png")
-
-
-def image_headers(content_type: str, etag: str, max_age: int) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"content-type", content_type.encode()),
-        (b"etag", etag.encode()),
-        (b"cache-control", f"private, max-age={max_age}".encode()),
-    ]
-
-
-def etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
-    return "*" in candidates or etag in candidates
 
 
 class HotPath:

@@ -1,45 +1,25 @@
-"""The OpenAPI 3.1 document for /openapi.json, built from the same route table the app serves."""
+"""The OpenAPI 3.1 document for /openapi.json, built from the route rows the app serves
+(gateway/route_table.py), and the schema fragments those rows use."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
 from msgspec import Struct
 
-from gateway.answers import (
-    RESPONSE_MODELS,
-    CacheStats,
-    CheckIn,
-    CheckIns,
-    Deleted,
-    Imported,
-    Jwks,
-    Ledger,
-    Pass,
-    Ready,
-    Rotated,
-    Status,
-    Verdict,
-)
-from gateway.bodies import (
-    REQUEST_MODELS,
-    BatchCheckInRequest,
-    CheckInRequest,
-    InvalidateRequest,
-    VerifyRequest,
-)
+from gateway.answers import RESPONSE_MODELS
+from gateway.bodies import REQUEST_MODELS
 from gateway.names import DATE_TIME
+from gateway.routing import ApiRoute
 from qrpass.vocabulary import (
-    BY_NAME,
     DEFAULT_BORDER,
     DEFAULT_SCALE,
     EC_LEVELS,
     HEX_COLOUR_RULE,
     ID_RULE,
     KINDS,
-    MAX_BATCH_SCANS,
     MAX_BORDER,
     MAX_SIDE_PX,
     MIN_CONTRAST_RATIO,
@@ -66,11 +46,11 @@ _ERRORS = {
         ("504", "A backend service did not answer in time."),
     )
 }
-_KIND = {"name": "kind", "in": "path", "required": True,
-         "schema": {"type": "string", "enum": [kind.plural for kind in KINDS]}}  # fmt: skip
-_ID = {"name": "id", "in": "path", "required": True,
-       "schema": {"type": "string", "pattern": f"^{ID_RULE}$"}}  # fmt: skip
-_IMAGE_QUERY = [
+KIND = {"name": "kind", "in": "path", "required": True,
+        "schema": {"type": "string", "enum": [kind.plural for kind in KINDS]}}  # fmt: skip
+ID = {"name": "id", "in": "path", "required": True,
+      "schema": {"type": "string", "pattern": f"^{ID_RULE}$"}}  # fmt: skip
+IMAGE_QUERY = [
     {"name": "scale", "in": "query", "schema": {"type": "integer", "minimum": MIN_SCALE, "maximum": MAX_SIDE_PX},
      "description": f"Pixels per module (default {DEFAULT_SCALE}, at least {MIN_SCALE}: fewer do not "
                     f"scan); the image is at most {MAX_SIDE_PX} px on a side."},
@@ -85,112 +65,45 @@ _IMAGE_QUERY = [
     {"name": "light", "in": "query", "schema": {"type": "string", "pattern": f"^{HEX_COLOUR_RULE}$"},
      "description": "Background colour, rrggbb (default ffffff)."},
 ]  # fmt: skip
+STRING = {"type": "string"}
+DATE_TIME_STRING = {"type": "string", **DATE_TIME}
+IMPORT_BODY = {"required": True, "content": {
+    "text/csv": {"schema": STRING},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+        "schema": {"type": "string", "format": "binary"}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary"}}}}}}  # fmt: skip
+
+
+def typed_answer(
+    content_type: str, schema: Mapping[str, Any], description: str = "OK"
+) -> dict[str, Any]:
+    """The responses of a route that answers something other than a JSON Struct."""
+    return {"200": {"description": description, "content": {content_type: {"schema": schema}}}}
+
+
+def image_answer(content_type: str) -> dict[str, Any]:
+    headers = {"ETag": {"schema": STRING}, "Cache-Control": {"schema": STRING}}
+    return {
+        "200": {"description": "The image", "headers": headers, "content": {content_type: {}}},
+        "304": {"description": "Not modified (If-None-Match)"},
+    }
 
 
 def _ref(model: type[Struct]) -> dict[str, str]:
     return {"$ref": _REF.format(name=model.__name__)}
 
 
-def _json(model: type[Struct], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+def _responses(answer: type[Struct] | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(answer, Mapping):
+        return dict(answer)
+    return {"200": {"description": "OK", "content": {"application/json": {"schema": _ref(answer)}}}}
 
 
-def _body(model: type[Struct]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
-
-
-_STR = {"type": "string"}
-_TIME = {"type": "string", **DATE_TIME}
-_IMAGE_HEADERS = {"ETag": {"schema": _STR}, "Cache-Control": {"schema": _STR}}
-
-OPERATIONS: dict[str, dict[str, Any]] = {
-    "healthz": {"summary": "Liveness of the gateway itself.", "responses": {"200": _json(Status)}},
-    "readyz": {"summary": "Readiness, with each backend's health in the body.",
-               "responses": {"200": _json(Ready)}},
-    "metrics": {"summary": "Prometheus metrics.",
-                "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": _STR}}}}},
-    "openapi": {"summary": "This document.", "responses": {"200": {
-        "description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}},
-    "jwks": {"summary": "Public keys for offline verification (empty with HS256).",
-             "responses": {"200": _json(Jwks)}},
-    "verify": {
-        "summary": "Verify a scanned pass; an invalid pass is a 200 with `valid: false`.",
-        "requestBody": _body(VerifyRequest),
-        "responses": {"200": _json(Verdict)},
-    },
-    "check_in": {
-        "summary": "Verify a pass at a gate and record the scan: admitted, already_inside (with the "
-                   "entry that counts), exited, not_inside, or rejected.",
-        "requestBody": _body(CheckInRequest),
-        "responses": {"200": _json(CheckIn)},
-    },
-    "check_in_batch": {
-        "summary": f"Upload up to {MAX_BATCH_SCANS} offline scans; applied in scanned_at order, "
-                   "idempotent per scan_id, answered in the request's order.",
-        "requestBody": _body(BatchCheckInRequest),
-        "responses": {"200": _json(CheckIns)},
-    },
-    "revocations": {
-        "summary": "The subjects whose older passes no longer verify, as a compact JWS signed by "
-                   "the active key (verify it with /v1/jwks). Without `since` the whole list.",
-        "parameters": [{"name": "since", "in": "query", "schema": _STR,
-                        "description": "The `cursor` of the previous list."}],
-        "responses": {"200": {"description": "A compact JWS; its payload is "
-                              '{"cursor", "full", "revocations": [{"kind", "subject_id", "min_version"}]}',
-                              "content": {"application/jose": {"schema": _STR}}}},
-    },
-    "list_scans": {
-        "summary": "The scan ledger, oldest first, or (inside=true) the entries of those inside now.",
-        "parameters": [
-            {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(BY_NAME)}},
-            {"name": "subject_id", "in": "query", "schema": _STR},
-            {"name": "gate", "in": "query", "schema": _STR},
-            {"name": "since", "in": "query", "schema": _TIME},
-            {"name": "inside", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
-            {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-            {"name": "page_token", "in": "query", "schema": _STR},
-        ],
-        "responses": {"200": _json(Ledger)},
-    },
-    "prune_scans": {
-        "summary": "Delete the scans made before a time; who is inside now is kept.",
-        "parameters": [{"name": "before", "in": "query", "required": True, "schema": _TIME}],
-        "responses": {"200": _json(Deleted)},
-    },
-    "pass_json": {"summary": "A subject's pass: token and PNG data URL.", "parameters": [_KIND, _ID],
-                  "responses": {"200": _json(Pass)}},
-    "pass_png": {"summary": "A subject's pass as PNG.", "parameters": [_KIND, _ID, *_IMAGE_QUERY],
-                 "responses": {"200": {"description": "The image", "headers": _IMAGE_HEADERS,
-                                       "content": {"image/png": {}}},
-                               "304": {"description": "Not modified (If-None-Match)"}}},
-    "pass_svg": {"summary": "A subject's pass as SVG.", "parameters": [_KIND, _ID, *_IMAGE_QUERY],
-                 "responses": {"200": {"description": "The image", "headers": _IMAGE_HEADERS,
-                                       "content": {"image/svg+xml": {}}},
-                               "304": {"description": "Not modified (If-None-Match)"}}},
-    "rotate": {"summary": "Issue a new token; the old one verifies as revoked.",
-               "parameters": [_KIND, _ID], "responses": {"200": _json(Rotated)}},
-    "delete_subject": {"summary": "Delete a subject.", "parameters": [_KIND, _ID],
-                       "responses": {"204": {"description": "Deleted"}}},
-    "import_subjects": {
-        "summary": "Import CSV or XLSX, raw or as multipart field `file`; all or nothing.",
-        "parameters": [_KIND],
-        "requestBody": {"required": True, "content": {
-            "text/csv": {"schema": _STR},
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
-                "schema": {"type": "string", "format": "binary"}},
-            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-                "file": {"type": "string", "format": "binary"}}}}}},
-        "responses": {"200": _json(Imported)},
-    },
-    "cache_stats": {"summary": "Image cache statistics.", "responses": {"200": _json(CacheStats)}},
-    "cache_clear": {"summary": "Drop every cached image.", "responses": {"200": _json(Deleted)}},
-    "cache_invalidate": {
-        "summary": "Drop one pass's cached images, the default and every variant.",
-        "description": "A gateway's near-cache may keep serving the default PNG it holds: the "
-                       "same bytes a new render makes.",
-        "requestBody": _body(InvalidateRequest),
-        "responses": {"200": _json(Deleted)}},
-}  # fmt: skip
+def _request_body(body: type[Struct] | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(body, Mapping):
+        return dict(body)
+    return {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
 
 
 _ACCESS_TEXT = {
@@ -200,29 +113,31 @@ _ACCESS_TEXT = {
 }
 
 
-def build_openapi(
-    route_table: Sequence[tuple[str, str, Callable[..., Any], str]],
-) -> dict[str, Any]:
+def _operation(route: ApiRoute) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": route.summary, "operationId": route.name,
+                                 "x-qrpass-access": route.access}  # fmt: skip
+    if route.parameters:
+        operation["parameters"] = [dict(parameter) for parameter in route.parameters]
+    errors = ["503", "504"] if route.access == "public" and route.path.startswith("/v1") else []
+    if route.access != "public":
+        errors = ["400", "401", "404", "429", "503", "504"]
+        errors += ["403"] if route.access != "scanner" else []
+        operation["security"] = [{"bearer": []}]
+    description = f"{route.description} {_ACCESS_TEXT.get(route.access, '')}".strip()
+    if description:
+        operation["description"] = description
+    if route.body is not None:
+        operation["requestBody"] = _request_body(route.body)
+        errors.append("413")
+    errors += route.errors
+    operation["responses"] = _responses(route.answer) | {code: _ERRORS[code] for code in errors}
+    return operation
+
+
+def build_openapi(table: Sequence[ApiRoute]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, endpoint, access in route_table:
-        operation = dict(OPERATIONS[endpoint.__name__])
-        operation["operationId"] = endpoint.__name__
-        responses = dict(operation["responses"])
-        errors = ["503", "504"] if access == "public" and path.startswith("/v1") else []
-        operation["x-qrpass-access"] = access
-        if access != "public":
-            errors = ["400", "401", "404", "429", "503", "504"]
-            errors += ["403"] if access != "scanner" else []
-            operation["security"] = [{"bearer": []}]
-            text = f"{operation.get('description', '')} {_ACCESS_TEXT[access]}"
-            operation["description"] = text.strip()
-        if "requestBody" in operation:
-            errors.append("413")
-        if endpoint.__name__ == "import_subjects":
-            errors += ["415", "422"]
-        responses.update({code: _ERRORS[code] for code in errors})
-        operation["responses"] = responses
-        paths.setdefault(path, {})[method.lower()] = operation
+    for route in table:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.1.0",
         "info": {

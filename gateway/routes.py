@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
 
 from prometheus_client.exposition import choose_encoder
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -21,72 +20,46 @@ from gateway.answers import (
     RowProblem,
     Status,
     Verdict,
-    json_response,
+    verdict_fields,
 )
-from gateway.batch import RenderBatcher
 from gateway.bodies import InvalidateRequest, VerifyRequest, decode
-from gateway.clients import Backends
+from gateway.context import (
+    MAX_TOKEN_BODY,
+    backends,
+    batcher,
+    near_cache,
+    only_params,
+    path_kind,
+    path_subject,
+    read_body,
+    request_id,
+)
 from gateway.errors import ApiError
-from gateway.hotpath import IMAGE_MAX_AGE_SECONDS, JSON_HEADERS, etag_matches, image_headers
-from gateway.names import FAILURE_NAMES
-from gateway.nearcache import Entry, NearCache, pass_body
+from gateway.nearcache import Entry, pass_body
+from gateway.responses import (
+    IMAGE_MAX_AGE_SECONDS,
+    JSON_HEADERS,
+    etag_matches,
+    image_headers,
+    json_response,
+    raw_response,
+)
 from qrpass.core.config import is_ascii_number
 from qrpass.image.v1 import image_service_pb2 as image_pb
-from qrpass.token.v1 import token_service_pb2 as token_pb
 from qrpass.vocabulary import (
     BY_NAME,
-    BY_PLURAL,
-    BY_VALUE,
     EC_LEVEL_VALUES,
     EC_LEVELS,
     HEX_COLOUR_PATTERN,
-    ID_PATTERN,
-    ID_RULE,
     MAX_BORDER,
     MAX_SIDE_PX,
     MIN_SCALE,
     Kind,
 )
 
-MAX_VERIFY_BODY = 16 * 1024
 MAX_IMPORT_BODY = 21 * 1024 * 1024  # the token service refuses files over 20 MB itself
 _IMAGE_PARAMS = {"scale", "border", "ec", "dark", "light"}
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def backends(request: Request) -> Backends:
-    both: Backends = request.app.state.backends
-    return both
-
-
-def near_cache(request: Request) -> NearCache:
-    cache: NearCache = request.app.state.near_cache
-    return cache
-
-
-def batcher(request: Request) -> RenderBatcher:
-    misses: RenderBatcher = request.app.state.batcher
-    return misses
-
-
-def request_id(request: Request) -> str:
-    rid: str = request.scope["state"]["request_id"]
-    return rid
-
-
-def _kind(request: Request) -> Kind:
-    kind = BY_PLURAL.get(request.path_params["kind"])
-    if kind is None:
-        raise ApiError(404, f"the kind must be {' or '.join(BY_PLURAL)}")
-    return kind
-
-
-def _subject(request: Request) -> tuple[Kind, str]:
-    kind = _kind(request)
-    subject_id = request.path_params["id"]
-    if not ID_PATTERN.fullmatch(subject_id):
-        raise ApiError(400, f"the id must match {ID_RULE}")
-    return kind, subject_id
 
 
 async def _current_token(request: Request, kind: Kind, subject_id: str) -> tuple[str, int]:
@@ -106,7 +79,7 @@ async def _pass(request: Request) -> tuple[Entry, bool]:
     """The subject's token and default PNG, and whether it was a cache hit: from the near-cache,
     or else the image of its current token (one call, batched with other misses); then kept,
     unless a newer change made the answer stale."""
-    kind, subject_id = _subject(request)
+    kind, subject_id = path_subject(request)
     cache = near_cache(request)
     entry = cache.get(kind.plural, subject_id)
     if entry is not None:
@@ -118,25 +91,11 @@ async def _pass(request: Request) -> tuple[Entry, bool]:
     return entry, image.cache_status == image_pb.CACHE_STATUS_HIT
 
 
-def _raw(status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> Response:
-    response = Response(body, status)
-    response.raw_headers = [*headers, *response.raw_headers]
-    return response
-
-
 async def pass_json(request: Request) -> Response:
     """The seed-compatible pass: token plus a data-URL PNG."""
     entry, hit = await _pass(request)
     body = entry.json_body if hit else pass_body(entry.token, entry.png, cached=False)
-    return _raw(200, JSON_HEADERS, body)
-
-
-def only_params(request: Request, allowed: set[str]) -> None:
-    """Refuse a query parameter the route does not take, naming the ones it does."""
-    unknown = set(request.query_params) - allowed
-    if unknown:
-        names = ", ".join(sorted(allowed))
-        raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r}; use {names}")
+    return raw_response(200, JSON_HEADERS, body)
 
 
 def _int_param(name: str, raw: str, low: int, high: int) -> int:
@@ -174,15 +133,15 @@ async def _pass_image(request: Request, image_format: image_pb.ImageFormat.Value
         etag, content_type, data, max_age = entry.etag, "image/png", entry.png, None
     else:
         options = _render_options(request, image_format)
-        token, _ = await _current_token(request, *_subject(request))
+        token, _ = await _current_token(request, *path_subject(request))
         image = await backends(request).image.render(token, options, request_id=request_id(request))
         etag, content_type, data = image.etag, image.content_type, image.image
         # A bypassed render is not cached server-side yet: let clients come back for it soon.
         max_age = 5 if image.cache_status == image_pb.CACHE_STATUS_BYPASS else None
     headers = image_headers(content_type, etag, max_age or IMAGE_MAX_AGE_SECONDS)
     if etag_matches(request.headers.get("if-none-match"), etag):
-        return _raw(304, headers)
-    return _raw(200, headers, data)
+        return raw_response(304, headers)
+    return raw_response(200, headers, data)
 
 
 async def pass_png(request: Request) -> Response:
@@ -193,22 +152,8 @@ async def pass_svg(request: Request) -> Response:
     return await _pass_image(request, image_pb.IMAGE_FORMAT_SVG)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes `limit` (never buffered whole)."""
-    length = request.headers.get("content-length", "")
-    if is_ascii_number(length) and int(length) > limit:
-        raise ApiError(413, f"the body is larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def verify(request: Request) -> Response:
-    body = decode(VerifyRequest, await read_body(request, MAX_VERIFY_BODY))
+    body = decode(VerifyRequest, await read_body(request, MAX_TOKEN_BODY))
     reply = await backends(request).token.verify(
         body.token,
         expected_kind=BY_NAME[body.expected_kind] if body.expected_kind else None,
@@ -218,25 +163,6 @@ async def verify(request: Request) -> Response:
     return json_response(Verdict(**verdict_fields(reply)))
 
 
-def verdict_fields(reply: token_pb.VerifyTokenResponse) -> dict[str, Any]:
-    """A Verdict's fields: valid, kind, subject_id, identity, name and error."""
-    subject = reply.subject
-    kind = BY_VALUE.get(subject.kind)
-    fields: dict[str, Any] = {
-        "valid": reply.valid,
-        "kind": kind.name if kind else None,
-        "subject_id": subject.id or None,
-        "error": None if reply.valid else FAILURE_NAMES[reply.failure_reason],
-    }
-    if kind is not None:  # the original's field, which scanner code written against it reads
-        fields[kind.id_field] = subject.id
-    if kind is not None and getattr(subject, kind.identity_field):
-        fields[kind.identity_field] = getattr(subject, kind.identity_field)
-    if subject.name:
-        fields["name"] = subject.name
-    return fields
-
-
 async def jwks(request: Request) -> Response:
     reply = await backends(request).token.jwks(request_id=request_id(request))
     keys = [Jwk(kty=k.kty, crv=k.crv, x=k.x, kid=k.kid, alg=k.alg, use=k.use) for k in reply.keys]
@@ -244,14 +170,14 @@ async def jwks(request: Request) -> Response:
 
 
 async def rotate(request: Request) -> Response:
-    kind, subject_id = _subject(request)
+    kind, subject_id = path_subject(request)
     reply = await backends(request).token.rotate(kind, subject_id, request_id=request_id(request))
     near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
     return json_response(Rotated(qr_token=reply.token))
 
 
 async def delete_subject(request: Request) -> Response:
-    kind, subject_id = _subject(request)
+    kind, subject_id = path_subject(request)
     reply = await backends(request).token.delete(kind, subject_id, request_id=request_id(request))
     near_cache(request).wrote(kind.plural, subject_id, reply.sequence)
     return Response(status_code=204)
@@ -283,7 +209,7 @@ async def _import_content(request: Request) -> bytes:
 
 
 async def import_subjects(request: Request) -> Response:
-    kind = _kind(request)
+    kind = path_kind(request)
     content = await _import_content(request)
     timeout = request.app.state.settings.import_deadline_seconds
     try:
@@ -324,7 +250,7 @@ async def cache_clear(request: Request) -> Response:
 async def cache_invalidate(request: Request) -> Response:
     """Drops one pass's cached images, every variant (the original's clearQRCache(token)).
     A gateway's near-cache may still hold the default PNG: the same bytes a render would make."""
-    body = decode(InvalidateRequest, await read_body(request, MAX_VERIFY_BODY))
+    body = decode(InvalidateRequest, await read_body(request, MAX_TOKEN_BODY))
     reply = await backends(request).image.invalidate_all(body.token, request_id=request_id(request))
     return json_response(Deleted(deleted=reply.deleted))
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import ROUTE_TABLE
 from gateway.auth import FAILED_ATTEMPTS_PER_MINUTE
 from gateway.protocol import HEAD_TIMEOUT_SECONDS
+from gateway.route_table import ROUTES
 from tests.e2e.conftest import ADMIN_KEY, CLIENT_KEY, Stack
 from tests.support.services import ServiceProcess, stack_env
 
@@ -27,7 +27,8 @@ TEXT = st.text(max_size=40)
 
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], object]:
-    method, path, _endpoint, _access = draw(st.sampled_from(ROUTE_TABLE))
+    route = draw(st.sampled_from(ROUTES))
+    method, path = route.method, route.path
     for name in ("{kind}", "{id}"):
         if name in path:
             segment = draw(st.one_of(st.just("students"), st.just("S00001"), TEXT))

@@ -7,11 +7,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from gateway.app import ROUTE_TABLE
 from gateway.openapi import build_openapi
+from gateway.route_table import ROUTES
 from tests.e2e.conftest import ADMIN_KEY
 
-schema = schemathesis.openapi.from_dict(build_openapi(ROUTE_TABLE))
+schema = schemathesis.openapi.from_dict(build_openapi(ROUTES))
 
 
 @schemathesis.serializer("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from google.api import annotations_pb2
 
-from gateway.app import ROUTE_TABLE
+from gateway.route_table import ROUTES
 from qrpass.token.v1 import token_service_pb2 as token_pb
 
 
 def test_every_http_option_is_a_gateway_route() -> None:
     service = token_pb.DESCRIPTOR.services_by_name["TokenService"]
-    routes = {(method, path) for method, path, _, _ in ROUTE_TABLE}
+    routes = {(route.method, route.path) for route in ROUTES}
     mapped = {}
     for method in service.methods:
         rule = method.GetOptions().Extensions[annotations_pb2.http]
