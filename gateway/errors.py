@@ -15,7 +15,7 @@ from msgspec import UNSET
 from starlette.responses import Response
 
 from gateway.answers import Problem, RowProblem
-from qrpass.core.grpc_metrics import SERVICE_MESSAGE_KEY
+from qrpass.core.grpc_errors import SERVICE_MESSAGE_KEY
 
 # google/rpc/code.proto's HTTP mapping, as grpc-gateway v2 applies it.
 HTTP_STATUS = {

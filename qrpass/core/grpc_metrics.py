@@ -1,26 +1,11 @@
-"""The standard grpc_server_* and grpc_client_* metrics, and the one boundary that maps errors."""
+"""The standard grpc_server_* and grpc_client_* metrics, and when a call is past its deadline."""
 
 from __future__ import annotations
-
-import asyncio
-import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from qrpass.core.authz import Continuation
 from qrpass.core.prometheus import Declare
-
-log = logging.getLogger(__name__)
-
-# Exception class -> (status code name, fixed message or None to use the error's own).
-ErrorCodes = Mapping[type[Exception], tuple[str, str | None]]
-
-
-SERVICE_MESSAGE_KEY = "qrpass-service-message"
 
 
 def _rpc_metrics(side: str, registry: CollectorRegistry) -> tuple[Counter, Counter, Histogram]:
@@ -50,91 +35,30 @@ def deadline_passed(remaining: float | None, slack: float = 0.0) -> bool:
     return remaining is not None and remaining <= slack
 
 
-def _split(full_method: str) -> tuple[str, str]:
-    service, _, method = full_method.lstrip("/").partition("/")
-    return service, method
+class ServerCall:
+    """The grpc_server_* series of one method, resolved once."""
+
+    def __init__(self, metrics: ServerMetrics, labels: tuple[str, str, str]) -> None:
+        self._started = metrics.started_total.labels(*labels)
+        self._timer = metrics.seconds.labels(*labels)
+        self._handled, self._labels = metrics.handled_total, labels
+
+    def started(self) -> None:
+        self._started.inc()
+
+    def handled(self, code: grpc.StatusCode, seconds: float) -> None:
+        self._handled.labels(*self._labels, code.name).inc()
+        self._timer.observe(seconds)
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):
-    """Counts and times every unary call, and turns exceptions into status codes.
+class ServerMetrics:
+    """The grpc_server_* metrics; qrpass.core.grpc_errors' interceptor records every call."""
 
-    A domain error found in `error_codes` (by class, most specific first) becomes that
-    status with the error's message; any other exception becomes INTERNAL with a generic
-    message and a logged traceback, so no traceback ever reaches the wire.
-    """
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.started_total, self.handled_total, self.seconds = _rpc_metrics("server", registry)
 
-    def __init__(self, registry: CollectorRegistry, error_codes: ErrorCodes) -> None:
-        self._started, self._handled, self._seconds = _rpc_metrics("server", registry)
-        self._error_codes = error_codes
-        # intercept_service runs for every call; the wrapped handler per method is built once.
-        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
-
-    def _status_for(self, error: Exception) -> tuple[grpc.StatusCode, str] | None:
-        for cls in type(error).__mro__:
-            entry = self._error_codes.get(cls)
-            if entry is not None:
-                name, message = entry
-                if message is not None:
-                    log.warning("%s: %s", name, type(error).__name__)
-                return grpc.StatusCode[name], message or str(error)
-        return None
-
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        wrapped = self._wrapped.get(handler_call_details.method)
-        if wrapped is not None:
-            return wrapped
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        service, method = _split(handler_call_details.method)
-        # An asyncio server: the handler is a coroutine function of an aio context.
-        behavior = cast(Callable[[Any, Any], Awaitable[Any]], handler.unary_unary)
-        labels = ("unary", service, method)
-        started = self._started.labels(*labels)
-        timer = self._seconds.labels(*labels)
-        handled = self._handled
-
-        async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            started.inc()
-            start = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
-                response = await behavior(request, context)
-                # Finished too late: the caller was already told DEADLINE_EXCEEDED.
-                if deadline_passed(context.time_remaining()):
-                    code = grpc.StatusCode.DEADLINE_EXCEEDED
-                return response
-            except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except asyncio.CancelledError:  # the client went away, or its deadline passed
-                expired = deadline_passed(context.time_remaining(), DEADLINE_SLACK_SECONDS)
-                code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
-                raise
-            except Exception as error:
-                mapped = self._status_for(error)
-                if mapped is None:
-                    log.exception("unhandled error in %s", handler_call_details.method)
-                    mapped = (grpc.StatusCode.INTERNAL, "internal error")
-                code = mapped[0]
-                # Tells clients the message is the service's own, safe to show as it is.
-                context.set_trailing_metadata(((SERVICE_MESSAGE_KEY, "1"),))
-                await context.abort(*mapped)
-            finally:
-                handled.labels(*labels, code.name).inc()
-                timer.observe(time.perf_counter() - start)
-
-        wrapped = grpc.unary_unary_rpc_method_handler(
-            observed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-        self._wrapped[handler_call_details.method] = wrapped
-        return wrapped
+    def call(self, grpc_type: str, service: str, method: str) -> ServerCall:
+        return ServerCall(self, (grpc_type, service, method))
 
 
 class ClientMetrics:

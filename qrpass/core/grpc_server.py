@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from qrpass.core.authz import AuthzPolicy, interceptors_for
 from qrpass.core.config import CommonSettings, ConfigError, Env, TlsSettings
-from qrpass.core.grpc_metrics import ErrorCodes, ServerInterceptor
+from qrpass.core.grpc_errors import ErrorCodes, ServerInterceptor
 from qrpass.core.tls import server_credentials
 
 log = logging.getLogger(__name__)
