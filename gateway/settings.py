@@ -10,6 +10,11 @@ from qrpass.core.clients import Targets
 from qrpass.core.config import ENVIRON, CommonSettings, ConfigError, Env
 
 
+def listen_addr(env: Env) -> str:
+    """GATEWAY_LISTEN_ADDR: where the gateway serves HTTP (`qrpass up` waits on it too)."""
+    return env.address("GATEWAY_LISTEN_ADDR", "0.0.0.0:8080")
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     """Everything the gateway reads from the environment. API keys are held as sha256 digests."""
@@ -45,7 +50,7 @@ class GatewaySettings:
             raise ConfigError("production needs QRPASS_API_KEYS (or QRPASS_API_KEYS_FILE)")
         return cls(
             common=common,
-            listen_addr=env.address("GATEWAY_LISTEN_ADDR", "0.0.0.0:8080"),
+            listen_addr=listen_addr(env),
             targets=Targets.from_env(env, common.tls),
             client_keys=client,
             admin_keys=admin,

@@ -1,8 +1,10 @@
 """The scan ledger: every scan at a gate, and who is inside now (SQLAlchemy, one writer: us).
 
-A scan of a valid pass locks its holder's presence row (PostgreSQL: SELECT ... FOR UPDATE; SQLite
-has one writer at a time anyway), so two gates scanning one pass at the same instant are decided
-one after the other: exactly one is admitted. Scans keep no personal data beyond the subject id.
+A scan of a valid pass locks its holder's presence row (an `INSERT ... ON CONFLICT DO UPDATE
+... RETURNING` upsert, which on PostgreSQL takes the row lock and creates a missing row in the
+same trip; SQLite has one writer at a time anyway), so two gates scanning one pass at the same
+instant are decided one after the other: exactly one is admitted. Scans keep no personal data
+beyond the subject id.
 """
 
 from __future__ import annotations

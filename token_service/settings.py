@@ -13,6 +13,11 @@ MIN_SECRET_BYTES = 32
 DEFAULT_DATABASE_URL = "sqlite:///./data/qrpass.db"  # the embedded default: one file, no server
 
 
+def keys_dir(env: Env) -> Path:
+    """QRPASS_KEYS_DIR: where the signing keys are (the CLI's key commands write there)."""
+    return Path(env.str("QRPASS_KEYS_DIR", "./data/keys"))
+
+
 def database_url(env: Env) -> str:
     """DATABASE_URL, or the embedded SQLite file; anything else stops start-up with its name."""
     url = env.str("DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -54,7 +59,7 @@ class TokenSettings(ServingSettings):
         return cls(
             **vars(serving),
             database_url=url,
-            keys_dir=Path(env.str("QRPASS_KEYS_DIR", "./data/keys")),
+            keys_dir=keys_dir(env),
             active_kid=env.optional("QRPASS_ACTIVE_KID"),
             algorithm=algorithm,
             jwt_secret=secret,

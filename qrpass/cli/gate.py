@@ -7,6 +7,7 @@ from datetime import date
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from qrpass.cli.commands import Commands, command
 from qrpass.cli.rpc import with_tokens
 from qrpass.core.clients import TokenClient
 from qrpass.core.times import timestamp
@@ -91,25 +92,25 @@ async def prune(args: argparse.Namespace, tokens: TokenClient) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(commands: Commands) -> None:
     """`checkin` and `scans` (with `scans prune`)."""
-    text = "check a pass in (or out) at a gate; exit 0 when admitted or exited"
-    checkin = commands.add_parser("checkin", help=text, description=text)
+    checkin = command(commands, "checkin",
+                      "check a pass in (or out) at a gate; exit 0 when admitted or exited",
+                      func=check_in)  # fmt: skip
     checkin.add_argument("token")
     checkin.add_argument("--gate", required=True, help="the gate's name")
     checkin.add_argument("--out", action="store_true", help="an exit, not an entry")
-    checkin.set_defaults(func=check_in)
 
-    text = "list the scan ledger, one line a scan, or (--inside) who is inside now"
-    scans = commands.add_parser("scans", help=text, description=text)
+    scans = command(commands, "scans",
+                    "list the scan ledger, one line a scan, or (--inside) who is inside now",
+                    func=list_scans)  # fmt: skip
     scans.add_argument("--inside", action="store_true", help="one line a subject inside now")
     scans.add_argument("--kind", choices=tuple(BY_NAME))
     scans.add_argument("--subject", metavar="ID", help="only this subject's scans")
     scans.add_argument("--gate", help="only scans at this gate")
     scans.add_argument("--since", type=moment, metavar="DATE", help="only scans at or after DATE")
-    scans.set_defaults(func=list_scans)
-    text = "delete the scans made before DATE (who is inside now is kept)"
     actions = scans.add_subparsers(dest="action", metavar="ACTION")
-    pruning = actions.add_parser("prune", help=text, description=text)
+    pruning = command(actions, "prune",
+                      "delete the scans made before DATE (who is inside now is kept)",
+                      func=prune)  # fmt: skip
     pruning.add_argument("--before", type=moment, required=True, metavar="DATE")
-    pruning.set_defaults(func=prune)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from qrpass.core.config import Env
 from token_service import keyfiles
+from token_service.settings import keys_dir as configured_keys_dir
 
 
 def _keys_dir() -> Path:
-    return Path(Env().str("QRPASS_KEYS_DIR", "./data/keys"))
+    return configured_keys_dir(Env())
 
 
 def generate(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from qrpass.cli import cache, doctor, gate, keys, subjects, up
+from qrpass.cli.commands import command
 from qrpass.vocabulary import BY_NAME, BY_PLURAL, MAX_WARM_BATCH, Kind
 
 
@@ -28,21 +29,6 @@ def _bounded(number: Callable[[str], float], low: float, high: float) -> Callabl
         return value
 
     return parse
-
-
-def _command(
-    parent: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    text: str,
-    *,
-    description: str | None = None,
-    func: Callable[[argparse.Namespace], int] | None = None,
-) -> argparse.ArgumentParser:
-    """A subcommand whose --help says `text` (or the longer `description`)."""
-    parser = parent.add_parser(name, help=text, description=description or text)
-    if func is not None:
-        parser.set_defaults(func=func)
-    return parser
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -71,10 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = _command(commands, "db", "database schema").add_subparsers(dest="db", required=True)
-    _command(db, "upgrade", "migrate DATABASE_URL to the newest schema", func=_db_upgrade)
+    db = command(commands, "db", "database schema").add_subparsers(dest="db", required=True)
+    command(db, "upgrade", "migrate DATABASE_URL to the newest schema", func=_db_upgrade)
 
-    imp = _command(
+    imp = command(
         commands,
         "import",
         "import subjects from CSV or XLSX, all or nothing",
@@ -87,29 +73,29 @@ def build_parser() -> argparse.ArgumentParser:
         ("delete", subjects.delete_subject, "delete a subject; its pass stops verifying"),
         ("rotate", subjects.rotate_subject, "issue a new token; the old one verifies as revoked"),
     ):
-        sub = _command(commands, name, text, func=func)
+        sub = command(commands, name, text, func=func)
         sub.add_argument("kind", choices=tuple(BY_NAME))
         sub.add_argument("id")
 
-    verify = _command(
+    verify = command(
         commands, "verify", "verify a token; exit 0 only when valid", func=subjects.verify_token
     )
     verify.add_argument("token")
 
     gate.add_commands(commands)
 
-    key_commands = _command(commands, "keys", "signing keys in QRPASS_KEYS_DIR")
+    key_commands = command(commands, "keys", "signing keys in QRPASS_KEYS_DIR")
     key_sub = key_commands.add_subparsers(dest="keys", required=True)
-    gen = _command(
+    gen = command(
         key_sub,
         "generate",
         "write a new Ed25519 key (active if it is the first)",
         func=keys.generate,
     )
     gen.add_argument("--kid", help="key id; default: date plus random hex")
-    _command(key_sub, "rotate", "a new active key; old keys keep verifying", func=keys.rotate)
+    command(key_sub, "rotate", "a new active key; old keys keep verifying", func=keys.rotate)
 
-    warm = _command(commands, "warm", "render every subject's pass into the cache", func=cache.warm)
+    warm = command(commands, "warm", "render every subject's pass into the cache", func=cache.warm)
     warm.add_argument(
         "--kind",
         type=_warm_kind,
@@ -133,11 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     warm.add_argument("--pushgateway", metavar="URL", help="push the run's metrics here")
     warm.add_argument("--quiet", action="store_true", help="no progress bar")
-    _command(commands, "stats", "print the image cache statistics", func=cache.stats)
-    cache_commands = _command(commands, "cache", "the image cache")
+    command(commands, "stats", "print the image cache statistics", func=cache.stats)
+    cache_commands = command(commands, "cache", "the image cache")
     cache_sub = cache_commands.add_subparsers(dest="cache", required=True)
-    _command(cache_sub, "clear", "drop every cached image (SCAN + UNLINK)", func=cache.clear)
-    invalidate = _command(
+    command(cache_sub, "clear", "drop every cached image (SCAN + UNLINK)", func=cache.clear)
+    invalidate = command(
         cache_sub,
         "invalidate",
         "drop one pass's cached images, every variant",
@@ -146,14 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invalidate.add_argument("token", help="the pass's token (what its QR code holds)")
 
-    check = _command(
+    check = command(
         commands, "doctor", "live self-test of a running deployment", func=doctor.doctor
     )
     check.add_argument(
         "--gateway", metavar="URL", help="also check this gateway, e.g. http://host:8080"
     )
 
-    run_up = _command(commands, "up", "run token_service, image_service and gateway", func=up.up)
+    run_up = command(commands, "up", "run token_service, image_service and gateway", func=up.up)
     run_up.add_argument("--seed-demo", action="store_true", help="seed demo subjects if empty")
     run_up.add_argument("--no-warm", action="store_true", help="skip the background cache warm")
     return parser

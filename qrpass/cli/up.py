@@ -17,8 +17,9 @@ from pathlib import Path
 
 import grpc
 
+from gateway.settings import listen_addr as gateway_listen_addr
 from qrpass.core.clients import ServiceClient, Targets
-from qrpass.core.config import ConfigError, Env
+from qrpass.core.config import CommonSettings, ConfigError, Env
 from qrpass.vocabulary import STALL, STUDENT, Kind
 from token_service.settings import database_url
 
@@ -136,14 +137,14 @@ def up(args: argparse.Namespace) -> int:
     env = up_environment(os.environ)
     try:
         settings = Env(env)
-        production = settings.choice("QRPASS_ENV", "development", ("development", "production"))
-        gateway_addr = settings.address("GATEWAY_LISTEN_ADDR", "0.0.0.0:8080")
+        production = CommonSettings.from_env(settings).production
+        gateway_addr = gateway_listen_addr(settings)
         targets = Targets.from_env(settings)
         url = database_url(settings)
     except ConfigError as error:
         print(f"qrpass up: configuration error: {error}", file=sys.stderr)
         return 2
-    keys = None if production == "production" else _dev_api_keys(env)
+    keys = None if production else _dev_api_keys(env)
     from token_service.migrations import upgrade  # Alembic: 0.25 s to import, so only here
 
     upgrade(url)
