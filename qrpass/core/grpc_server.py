@@ -11,9 +11,9 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
+from qrpass.core import reflection
 from qrpass.core.authz import AuthzPolicy, interceptors_for
 from qrpass.core.config import CommonSettings, ConfigError, Env, TlsSettings
 from qrpass.core.grpc_errors import ErrorCodes, ServerInterceptor
@@ -169,14 +169,8 @@ async def create_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = (service.name,)
     if security.reflection:
-        reflection.enable_server_reflection(
-            (
-                *names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
-        )
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        reflection.enable(server, (*names, health_name))
     credentials = server_credentials(security.tls)
     try:  # grpcio raises RuntimeError on a failed bind (older versions returned port 0)
         if credentials is None:
