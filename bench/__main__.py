@@ -35,6 +35,7 @@ from qrpass.core.clients import ImageClient, TokenClient
 from qrpass.core.config import TlsSettings
 from qrpass.image.v1 import image_service_pb2 as image_pb
 from qrpass.vocabulary import STUDENT
+from tests.support.otlp import OtlpReceiver
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.services import ServiceProcess, stack_env
 
@@ -304,8 +305,10 @@ def _body_bytes(url: str, headers: dict[str, str]) -> int:
 
 def _gateway_extras(system: System, url: str, passes: list[dict], auth: dict[str, str]
                     ) -> list[dict]:  # fmt: skip
-    """The same closed loop plain, with gzip accepted, and on a second gateway whose access log
-    is off (the services and their caches are shared), metering each gateway's CPU alone."""
+    """The same closed loop plain, with gzip accepted, on a second gateway whose access log is
+    off, and on a third exporting traces (the default sampler: 10 % of requests, to a real
+    OTLP receiver); the services and their caches are shared; each gateway's CPU is metered
+    alone."""
     gzip_ok = auth | {"Accept-Encoding": "gzip"}
     meter = cpu.CpuMeter({"gateway": _service_pids(system.process.pid)["gateway"]})
     logged, logged_cpu, _ = _closed(url, passes, meter, auth)
@@ -321,7 +324,20 @@ def _gateway_extras(system: System, url: str, passes: list[dict], auth: dict[str
         silent, silent_cpu, _ = _closed(quiet.url, passes, quiet_meter, auth)
     finally:
         quiet.stop()
-    return report.gateway_extras(logged, logged_cpu, gzipped, gzip_cpu, silent, silent_cpu, *sizes)
+    with OtlpReceiver() as receiver:
+        traced_env = system.env | {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
+        traced = ServiceProcess("gateway", traced_env, system.workdir).start()
+        try:
+            assert traced.process is not None
+            first_open.wait_full(traced.url, STUDENTS + STALLS)
+            traced_meter = cpu.CpuMeter({"gateway": [traced.process.pid]})
+            tracing, tracing_cpu, _ = _closed(traced.url, passes, traced_meter, auth)
+        finally:
+            traced.stop()
+        spans = len(receiver.spans)
+    return report.gateway_extras(logged, logged_cpu, gzipped, gzip_cpu, silent, silent_cpu,
+                                 *sizes) + report.traces(logged, logged_cpu, tracing, tracing_cpu,
+                                                         spans)  # fmt: skip
 
 
 def run() -> dict:

@@ -125,6 +125,17 @@ def gateway_extras(logged: Closed, logged_cpu: float, gzipped: Closed, gzip_cpu:
     ]  # fmt: skip
 
 
+def traces(off: Closed, off_cpu: float, on: Closed, on_cpu: float, spans: int) -> list[dict]:
+    """What exporting traces costs a cached pass, with the default sampler (10 % of roots)."""
+    return [
+        figure("gateway CPU per cached pass, traces on (10 % sampled)", on_cpu, "ms",
+               goal="<= 1.1x traces off", passed=on_cpu <= 1.1 * off_cpu, baseline=off_cpu,
+               higher_is_better=False,
+               note=f"{off_cpu:.3f} ms with traces off; {on.rate:.0f} req/s on, {off.rate:.0f} "
+                    f"off; {spans} spans exported to the OTLP receiver"),
+    ]  # fmt: skip
+
+
 def open_loop(at_1000: LoadResult, at_5000: LoadResult, theirs: LoadResult) -> list[dict]:
     p99, p99_5000 = _ms(at_1000.percentile(99)), _ms(at_5000.percentile(99))
     theirs_p99 = _ms(theirs.percentile(99)) if theirs.latencies else None

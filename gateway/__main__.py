@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from gateway.app import create_app
 from gateway.protocol import BoundedHttpToolsProtocol
 from gateway.settings import GatewaySettings
+from qrpass.core import tracing
 from qrpass.core.config import load_or_exit
 
 log = logging.getLogger("gateway")
@@ -35,10 +36,19 @@ def main() -> int:
     host, _, port = settings.listen_addr.rpartition(":")
     _allow_open_files(MAX_CONNECTIONS + 1024)  # connections, plus channels and logs
     log.info("gateway listening", extra={"port": int(port)})
+    tracing.start("gateway")
+    try:
+        _serve(settings, host, int(port))
+    finally:
+        tracing.stop()
+    return 0
+
+
+def _serve(settings: GatewaySettings, host: str, port: int) -> None:
     uvicorn.run(
         create_app(settings, REGISTRY),
         host=host.strip("[]"),
-        port=int(port),
+        port=port,
         loop="uvloop",
         http=BoundedHttpToolsProtocol,  # httptools, with a cap on head bytes and time
         backlog=4096,
@@ -48,7 +58,6 @@ def main() -> int:
         limit_concurrency=MAX_CONNECTIONS,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
-    return 0
 
 
 if __name__ == "__main__":

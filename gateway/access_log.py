@@ -59,12 +59,14 @@ class AccessLog:
     def write(self, scope: Scope, template: str, status: int, seconds: float, sent: int) -> None:
         state = scope.get("state", {})
         request_id, key_id = state.get("request_id"), state.get("key_id")
+        trace_id = state.get("trace_id")  # set for a sampled request (gateway/traces.py)
+        traced = f', "trace_id": {_quoted(trace_id)}' if trace_id else ""
         self._pending.append(
             f'{{"ts": "{self._timestamp(time.time())}", {self._fixed}, '
             f'"method": {_quoted(scope["method"])}, "route": {_quoted(template)}, '
             f'"status": {status}, "duration_ms": {seconds * 1000:.3f}, "bytes": {sent}, '
             f'"request_id": {_quoted(request_id) if request_id else "null"}, '
-            f'"key_id": {_quoted(key_id) if key_id else "null"}}}\n'
+            f'"key_id": {_quoted(key_id) if key_id else "null"}{traced}}}\n'
         )
         if not self._flush_scheduled:
             self._flush_scheduled = True

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import access_log
+from gateway import access_log, traces
 from gateway.access_log import AccessLog
 from gateway.auth import Authenticator
 from gateway.batch import RenderBatcher
@@ -33,6 +33,7 @@ from gateway.route_table import ROUTES
 from gateway.routing import starlette_routes
 from gateway.settings import GatewaySettings
 from gateway.watch import follow_changes
+from qrpass.core import tracing
 
 log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -126,8 +127,12 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     keys = {"scanner": settings.scanner_keys, "client": settings.client_keys,
             "admin": settings.admin_keys}  # fmt: skip
     app.state.authenticator = authenticator = Authenticator(keys, settings.rate_limit_per_minute)
+    provider = tracing.provider()
+    if provider is not None:
+        traces.instrument(app, provider)
+    edge = None if provider is None else traces.EdgeSampler(provider)
     return HttpMetrics(
-        RequestId(HotPath(Compression(app), near_cache, authenticator)),
+        RequestId(HotPath(Compression(app), near_cache, authenticator, edge)),
         registry,
         AccessLog("gateway") if access_log.wanted(settings.log_access) else None,
     )

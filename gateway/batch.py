@@ -9,6 +9,7 @@ so the batch grows with the load and a lone request goes at once.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 from qrpass.core.clients import ImageClient
 from qrpass.image.v1 import image_service_pb2 as image_pb
@@ -16,7 +17,9 @@ from qrpass.image.v1 import image_service_pb2 as image_pb
 MAX_BATCH = 500
 MAX_IN_FLIGHT = 2
 
-_Waiting = tuple[str, str, "asyncio.Future[image_pb.RenderedQrCode]"]
+# (text, request id, the caller's context, its answer). The context: a batch's call is made in
+# its first caller's, so the call's span joins that request's trace.
+_Waiting = tuple[str, str, contextvars.Context, "asyncio.Future[image_pb.RenderedQrCode]"]
 
 
 class RenderBatcher:
@@ -31,7 +34,7 @@ class RenderBatcher:
 
     async def render(self, text: str, request_id: str = "") -> image_pb.RenderedQrCode:
         future: asyncio.Future[image_pb.RenderedQrCode] = asyncio.get_running_loop().create_future()
-        self._waiting.append((text, request_id, future))
+        self._waiting.append((text, request_id, contextvars.copy_context(), future))
         if not self._scheduled:  # at the end of this turn, with whatever else arrived in it
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -42,21 +45,21 @@ class RenderBatcher:
         while self._waiting and self._in_flight < MAX_IN_FLIGHT:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
             self._in_flight += 1
-            call = asyncio.ensure_future(self._send(batch))
+            call = asyncio.get_running_loop().create_task(self._send(batch), context=batch[0][2])
             self._calls.add(call)
             call.add_done_callback(self._calls.discard)
 
     async def _send(self, batch: list[_Waiting]) -> None:
         try:
             reply = await self._images.render_many(
-                [text for text, _, _ in batch], request_id=batch[0][1]
+                [text for text, *_ in batch], request_id=batch[0][1]
             )
         except Exception as error:  # every waiter hears it (an ApiError, or a 500)
-            for _, _, future in batch:
+            for *_, future in batch:
                 if not future.done():
                     future.set_exception(error)
         else:
-            for (_, _, future), code in zip(batch, reply.codes, strict=True):
+            for (*_, future), code in zip(batch, reply.codes, strict=True):
                 if not future.done():  # a caller that gave up is skipped
                     future.set_result(code)
         finally:

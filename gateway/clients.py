@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway.errors import from_rpc_error
 from gateway.settings import GatewaySettings
+from qrpass.core import tracing
 from qrpass.core.clients import CallPolicy
 from qrpass.core.grpc_metrics import ClientMetrics
 
@@ -17,7 +18,10 @@ class Backends:
     """Both clients, open for the app's lifetime."""
 
     def __init__(self, settings: GatewaySettings, registry: CollectorRegistry) -> None:
-        policy = CallPolicy(settings.deadline_seconds, ClientMetrics(registry), from_rpc_error)
+        policy = CallPolicy(
+            settings.deadline_seconds, ClientMetrics(registry), from_rpc_error,
+            tracing.client_interceptors(),
+        )  # fmt: skip
         self.token = settings.targets.token_client(policy)
         self.image = settings.targets.image_client(policy)
 

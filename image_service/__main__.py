@@ -12,6 +12,7 @@ from image_service.pool import RenderPool
 from image_service.render import RENDERER_VERSION
 from image_service.server import create_image_server
 from image_service.settings import ImageSettings
+from qrpass.core import tracing
 from qrpass.core.config import load_or_exit
 from qrpass.core.grpc_server import serve_until_signalled
 
@@ -39,12 +40,14 @@ def main() -> int:
     # Workers start before any gRPC object exists: gRPC state must never cross a fork.
     pool = RenderPool(settings.render_workers)
     pool.start()
+    tracing.start("image_service")  # after the fork: the exporter's thread stays in this process
     try:
         uvloop.run(_main(settings, pool))
     except OSError as error:
         print(f"image_service: cannot start: {error}", file=sys.stderr)
         return 1
     finally:
+        tracing.stop()
         pool.close()
     return 0
 

@@ -24,6 +24,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from image_service.breaker import CircuitBreaker
+from qrpass.core import tracing
 from qrpass.vocabulary import IMAGE_KEY_FAMILY
 
 # Variants (options other than the defaults) expire sooner and, in memory, get an eighth of the
@@ -370,6 +371,7 @@ class RedisCache:
 
 
 def _client(url: str, cluster: bool, timeout_seconds: float, *, connections: int) -> Any:
+    tracing.instrument_redis()
     # No client-side retries: the breaker decides when to try again, and the warm retries.
     options: dict[str, Any] = dict(
         socket_timeout=timeout_seconds,

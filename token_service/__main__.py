@@ -8,6 +8,7 @@ import sys
 import uvloop
 from prometheus_client import REGISTRY, start_http_server
 
+from qrpass.core import tracing
 from qrpass.core.config import load_or_exit
 from qrpass.core.grpc_server import serve_until_signalled
 from token_service.errors import TokenServiceError
@@ -29,12 +30,15 @@ async def _main(settings: TokenSettings) -> None:
 
 def main() -> int:
     settings = load_or_exit("token_service", TokenSettings.from_env)
+    tracing.start("token_service")
     try:
         uvloop.run(_main(settings))
     except (TokenServiceError, OSError) as error:
         log.error("cannot start: %s", error)
         print(f"token_service: cannot start: {error}", file=sys.stderr)
         return 1
+    finally:
+        tracing.stop()
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import logging
@@ -172,7 +173,9 @@ class TokenServicer(pb_grpc.TokenServiceServicer):
     ) -> T:
         """Blocking work off the event loop, on the serving pool unless `pool` says otherwise."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool or self._executor, fn, *args)
+        # In the caller's context, so the work's spans (SQL) are children of the call's.
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        return await loop.run_in_executor(pool or self._executor, call)
 
     async def _catch_up(self, min_sequence: int) -> None:
         """Apply the change log up to what the caller has seen, if this replica is behind."""

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from qrpass.core import tracing
 from qrpass.vocabulary import STALL, STUDENT
 
 
@@ -157,10 +158,15 @@ def create_db_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-        return engine
-    # No pre-ping: a dropped connection invalidates the pool, and the next checkout reconnects.
-    # hide_parameters: a driver error's message never carries tokens, names or emails to a log.
-    return create_engine(url, pool_size=10, max_overflow=5, pool_timeout=5, hide_parameters=True)
+    else:
+        # No pre-ping: a dropped connection invalidates the pool, and the next checkout
+        # reconnects. hide_parameters: a driver error's message never carries tokens, names or
+        # emails to a log.
+        engine = create_engine(
+            url, pool_size=10, max_overflow=5, pool_timeout=5, hide_parameters=True
+        )
+    tracing.instrument_engine(engine)
+    return engine
 
 
 class SubjectStore:

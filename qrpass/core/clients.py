@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self, TypeVar
 
@@ -64,12 +64,13 @@ def method_name(request_type: type[Message]) -> str:
 
 @dataclass(frozen=True)
 class CallPolicy:
-    """How a client calls: the default deadline, the client metrics (none: not counted), and
-    what a failure becomes (none: the AioRpcError itself)."""
+    """How a client calls: the default deadline, the client metrics (none: not counted), what a
+    failure becomes (none: the AioRpcError itself), and its channel's interceptors."""
 
     deadline: float = DEFAULT_DEADLINE_SECONDS
     metrics: ClientMetrics | None = None
     on_error: ErrorMapper | None = None
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = ()  # the channel's (traces)
 
 
 class ServiceClient:
@@ -85,7 +86,7 @@ class ServiceClient:
     @classmethod
     def connect(cls, target: str, tls: TlsSettings, policy: CallPolicy = CallPolicy()) -> Self:
         """A client on a new channel to `target` (any gRPC target syntax)."""
-        return cls(create_channel(target, tls), policy)
+        return cls(create_channel(target, tls, policy.interceptors), policy)
 
     async def __aenter__(self) -> Self:
         return self

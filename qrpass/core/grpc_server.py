@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from qrpass.core import reflection
+from qrpass.core import reflection, tracing
 from qrpass.core.authz import AuthzPolicy, interceptors_for
 from qrpass.core.config import CommonSettings, ConfigError, Env, TlsSettings
 from qrpass.core.grpc_errors import ErrorCodes, ServerInterceptor
@@ -160,7 +160,7 @@ async def create_server(
     )
     metered = ServerInterceptor(registry, service.error_codes)
     server = grpc.aio.server(
-        interceptors=(metered, *interceptors_for(security.policy)),
+        interceptors=(*tracing.server_interceptors(), metered, *interceptors_for(security.policy)),
         options=options,
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )

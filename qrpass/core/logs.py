@@ -8,8 +8,16 @@ import sys
 import time
 from typing import Any
 
+from opentelemetry import trace
+
 # Standard record attributes, plus uvicorn's terminal-only duplicate of the message.
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
+
+
+def current_trace_id() -> str | None:
+    """The current span's trace id in hex, as trace viewers show it; None outside a trace."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,6 +29,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {k: v for k, v in vars(record).items() if k not in _RESERVED and k[0] != "_"}
+        trace_id = current_trace_id()
+        if trace_id is not None and "trace_id" not in fields:  # the trace this line belongs to
+            fields["trace_id"] = trace_id
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
         return json_line(

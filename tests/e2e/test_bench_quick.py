@@ -17,7 +17,7 @@ EXPECTED = (
     "cached pass @1000 req/s, p99", "cached pass @5000 req/s, p99",
     "simultaneous connections, errors", "verify via gRPC", "verify via HTTP (autocannon",
     "verify via HTTP @500/s, p99", "sign (RotateToken) via gRPC", "cached pass JSON, gzip",
-    "gateway CPU per cached pass, access log on",
+    "gateway CPU per cached pass, access log on", "gateway CPU per cached pass, traces on",
     "near-cache filled after the warm ended", "near-cache bytes counted per pass", "gateway RSS",
     "first open after the warm, closed loop", "server CPU per first open",
     "a gateway that starts holds every pass after", "while another gateway fills, p99",

@@ -84,6 +84,7 @@ def test_grpc_services_are_headless_and_targets_use_dns() -> None:
     config = next(doc for _, doc in _documents() if doc["kind"] == "ConfigMap")["data"]
     assert config["TOKEN_SERVICE_ADDR"].startswith("dns:///")
     assert config["IMAGE_SERVICE_ADDR"].startswith("dns:///")
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://")  # traces, from the map
 
 
 def test_crd_kinds_are_well_formed_and_rules_match_alerts(tmp_path) -> None:
@@ -118,7 +119,14 @@ def test_kustomization_lists_every_manifest() -> None:
 def test_compose_runs_the_full_stack_and_dashboard_is_valid() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     assert set(compose["services"]) >= {"token", "image", "gateway", "redis", "postgres",
-                                        "prometheus", "pushgateway", "grafana"}  # fmt: skip
+                                        "prometheus", "pushgateway", "grafana",
+                                        "otel-collector", "jaeger"}  # fmt: skip
+    for name in ("token", "image", "gateway"):  # traces go to the collector
+        endpoint = compose["services"][name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        assert endpoint == "http://otel-collector:4318", name
+    collector = yaml.safe_load((DEPLOY / "otel/collector.yaml").read_text())
+    assert collector["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
+    assert "jaeger:4317" in json.dumps(collector["exporters"])
     dockerfile = (DEPLOY / "docker/Dockerfile").read_text()
     assert "USER 10001" in dockerfile and "-slim" in dockerfile
     dashboard = json.loads((DEPLOY / "grafana/qrpass-dashboard.json").read_text())

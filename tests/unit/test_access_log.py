@@ -54,3 +54,19 @@ def test_flush_writes_what_is_pending_at_once() -> None:
     asyncio.run(serve())
     assert [json.loads(line)["status"] for line in stream.getvalue().splitlines()] == [
         200, 304, 401]  # fmt: skip
+
+
+def test_a_log_line_written_inside_a_span_names_its_trace() -> None:
+    import json
+    import logging
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from qrpass.core.logs import JsonFormatter
+
+    record = logging.makeLogRecord({"msg": "hello", "levelname": "INFO", "name": "x"})
+    formatter = JsonFormatter("gateway")
+    assert "trace_id" not in json.loads(formatter.format(record))
+    with TracerProvider().get_tracer("t").start_as_current_span("s") as span:
+        line = json.loads(formatter.format(record))
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
