@@ -167,3 +167,13 @@ def test_without_a_traceparent_the_gateway_samples_about_a_tenth_of_its_requests
     logged = {json.loads(line).get("trace_id") for line in traced.gateway.logs().splitlines()
               if '"trace_id"' in line and '"route"' in line}  # fmt: skip
     assert roots <= logged
+
+
+def test_the_latency_histogram_carries_sampled_traces_as_exemplars(traced) -> None:
+    trace_id, _ = _send(traced, "GET", "/v1/students/S00005/qr", CLIENT_KEY)
+    reply = httpx.get(f"{traced.url}/metrics",
+                      headers={"Accept": "application/openmetrics-text; version=1.0.0"})  # fmt: skip
+    buckets = [line for line in reply.text.splitlines()
+               if line.startswith("http_request_duration_seconds_bucket")
+               and 'route="/v1/{kind}/{id}/qr"' in line]  # fmt: skip
+    assert any(f'# {{trace_id="{trace_id}"}}' in line for line in buckets), buckets[:3]
