@@ -40,6 +40,7 @@ from qrpass.vocabulary import (
     DIRECTION_NAMES,
     DIRECTIONS,
     MAX_BATCH_SCANS,
+    SCAN_ID_RULE,
 )
 
 # A full batch: 1,000 scans of tokens up to 4 KiB each, with their JSON around them.
@@ -62,6 +63,8 @@ def _rfc3339(stamp: Timestamp) -> str:
 
 def _check_in_request(scan: CheckInRequest, where: str = "") -> token_pb.CheckInRequest:
     """The RPC request for one scan; `where` names the scan in a batch's messages."""
+    if scan.scan_id == "":  # the RPC cannot tell it from none, which a retry would count twice
+        raise ApiError(400, f"{where}scan_id must match {SCAN_ID_RULE}; leave it out for none")
     request = token_pb.CheckInRequest(
         token=scan.token, gate=scan.gate, direction=DIRECTIONS[scan.direction],
         scan_id=scan.scan_id or "",

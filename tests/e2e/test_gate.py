@@ -58,6 +58,7 @@ def test_a_scanner_key_checks_passes_in_and_out(stack) -> None:
         ({"token": "x.y.z", "gate": "A", "scanned_at": "yesterday"}, "RFC 3339"),
         ({"token": "x.y.z", "gate": "A", "scanned_at": "2026-05-01T09:00:00"}, "RFC 3339"),
         ({"token": "x.y.z", "gate": "A", "scan_id": "a b"}, "scan_id must match"),
+        ({"token": "x.y.z", "gate": "A", "scan_id": ""}, "scan_id must match"),
         ({"token": "x.y.z", "gate": "\u0007"}, "gate must be"),
         ({"token": "x.y.z", "gate": "A", "seat": 3}, "unknown field 'seat'"),
         ({"token": "x.y.z", "gate": "\udb4c"}, "lone UTF-16 surrogate"),
