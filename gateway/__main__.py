@@ -36,19 +36,11 @@ def main() -> int:
     host, _, port = settings.listen_addr.rpartition(":")
     _allow_open_files(MAX_CONNECTIONS + 1024)  # connections, plus channels and logs
     log.info("gateway listening", extra={"port": int(port)})
-    tracing.start("gateway")
-    try:
-        _serve(settings, host, int(port))
-    finally:
-        tracing.stop()
-    return 0
-
-
-def _serve(settings: GatewaySettings, host: str, port: int) -> None:
+    tracing.start("gateway")  # stopped (its last spans sent) by the app's lifespan
     uvicorn.run(
         create_app(settings, REGISTRY),
         host=host.strip("[]"),
-        port=port,
+        port=int(port),
         loop="uvloop",
         http=BoundedHttpToolsProtocol,  # httptools, with a cap on head bytes and time
         backlog=4096,
@@ -58,6 +50,7 @@ def _serve(settings: GatewaySettings, host: str, port: int) -> None:
         limit_concurrency=MAX_CONNECTIONS,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
+    return 0
 
 
 if __name__ == "__main__":

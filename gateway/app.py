@@ -110,6 +110,8 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
             for task in tasks:
                 task.cancel()
             await backends.close()
+            # Here, not after uvicorn.run: uvicorn ends the process by re-raising SIGTERM.
+            tracing.stop()
 
     app = Starlette(
         routes=starlette_routes(ROUTES),

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.auth import Authenticator
 from gateway.compression import accepts_gzip
 from gateway.errors import ApiError, problem_for
-from gateway.nearcache import NearCache
+from gateway.nearcache import Entry, NearCache
 from gateway.responses import IMAGE_MAX_AGE_SECONDS, JSON_HEADERS, etag_matches, image_headers
 from gateway.traces import EdgeSampler
 from qrpass.vocabulary import ID_RULE, PLURAL_RULE
@@ -61,7 +61,7 @@ class HotPath:
         if entry is None:
             await self.app(scope, receive, send)  # the route fetches, counts and caches it
             return
-        authorization = if_none_match = accept_encoding = traceparent = None
+        authorization = if_none_match = accept_encoding = traceparent = tracestate = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
@@ -71,16 +71,30 @@ class HotPath:
                 accept_encoding = value.decode("latin-1")
             elif name == b"traceparent":
                 traceparent = value.decode("latin-1")
-        if self._edge is not None and self._edge.traced(traceparent):
-            await self.app(scope, receive, send)
+            elif name == b"tracestate":
+                tracestate = value.decode("latin-1")
+        answer = (match, entry, authorization, if_none_match, accept_encoding)
+        if self._edge is None or not self._edge.traced(traceparent):
+            await self._answer(scope, receive, send, *answer)
             return
+        template = (_JSON_ROUTE if match[3] is None else _PNG_ROUTE).path_format
+        with self._edge.server_span(template, traceparent, tracestate) as span:
+            status = await self._answer(scope, receive, send, *answer)
+            span.set_attribute("http.response.status_code", status)
+            scope["state"]["trace_id"] = format(span.get_span_context().trace_id, "032x")
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, match: re.Match[str], entry: Entry,
+        authorization: str | None, if_none_match: str | None, accept_encoding: str | None,
+    ) -> int:  # fmt: skip
+        """Answers the hit (or refuses its key); the status sent."""
         try:
             client = scope.get("client")
             key = self._authenticator.check(authorization, "client", client[0] if client else "")
         except ApiError as error:
             scope["route"] = _JSON_ROUTE if match[3] is None else _PNG_ROUTE
             await problem_for(error)(scope, receive, send)
-            return
+            return error.status
         scope["state"]["key_id"] = key
         self._cache.hits += 1
         if match[3] is None:
@@ -100,3 +114,4 @@ class HotPath:
             headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        return status

@@ -1,17 +1,20 @@
 """The gateway's part of a trace: the server span of a routed request (named by its route
-template, in the caller's trace when a `traceparent` came with it), and the hot path's decision,
-taken before any span exists, whether a near-cache hit is traced at all."""
+template, in the caller's trace when a `traceparent` came with it), and the hot path's: its
+decision, taken before any span exists, whether a near-cache hit is traced at all, and the
+span of one that is."""
 
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.applications import Starlette
 from starlette.routing import Match
 from starlette.types import Scope
@@ -53,9 +56,11 @@ class EdgeSampler:
     """Whether a request the hot path could answer is traced, decided before any span exists:
     a `traceparent` whose parent was sampled is (parent-based samplers follow their parent);
     without one, a trace id is drawn and the provider's sampler asked, and a sampled id is
-    handed to the routed request's span, so it gets the same decision."""
+    handed to the span started next (`server_span`), so it gets the same decision."""
 
     def __init__(self, provider: TracerProvider) -> None:
+        self._tracer = provider.get_tracer("qrpass.gateway")
+        self._propagator = TraceContextTextMapPropagator()
         self._sampler = provider.sampler
         self._parent_based = isinstance(self._sampler, ParentBased)
         ids = provider.id_generator
@@ -73,3 +78,15 @@ class EdgeSampler:
         if self._ids is not None:
             self._ids.preset(trace_id)
         return True
+
+    def server_span(
+        self, template: str, traceparent: str | None, tracestate: str | None
+    ) -> AbstractContextManager[Span]:
+        """The server span of a traced hit, answered on the hot path like any other: named and
+        attributed as the middleware names a routed request's, in the caller's trace."""
+        carrier = {"traceparent": traceparent or "", "tracestate": tracestate or ""}
+        parent = self._propagator.extract(carrier) if traceparent else None
+        attributes = {"http.route": template, "http.request.method": "GET"}
+        return self._tracer.start_as_current_span(
+            f"GET {template}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )

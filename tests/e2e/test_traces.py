@@ -177,3 +177,27 @@ def test_the_latency_histogram_carries_sampled_traces_as_exemplars(traced) -> No
                if line.startswith("http_request_duration_seconds_bucket")
                and 'route="/v1/{kind}/{id}/qr"' in line]  # fmt: skip
     assert any(f'# {{trace_id="{trace_id}"}}' in line for line in buckets), buckets[:3]
+
+
+def test_a_stopping_gateway_sends_the_spans_it_still_holds(traced, tmp_path) -> None:
+    # A minute between batches: only the flush at SIGTERM can deliver this span in time.
+    env = traced.gateway.env | {"OTEL_BSP_SCHEDULE_DELAY": "60000"}
+    gateway = ServiceProcess("gateway", env, tmp_path).start()
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    reply = httpx.get(
+        f"{gateway.url}/healthz", headers={"traceparent": f"00-{trace_id}-{parent}-01"}
+    )
+    assert reply.status_code == 200
+    gateway.stop()
+    (span,) = traced.receiver.trace(trace_id, at_least=1, timeout=5)
+    assert span.name == "GET /healthz" and span.parent_span_id == parent
+
+
+def test_a_traced_near_cache_hit_is_answered_on_the_hot_path_with_its_span(traced) -> None:
+    auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    first = httpx.get(f"{traced.url}/v1/students/S00001/qr", headers=auth)  # held since the miss
+    trace_id, parent = _send(traced, "GET", "/v1/students/S00001/qr", CLIENT_KEY)
+    (span,) = traced.receiver.trace(trace_id, at_least=1)
+    assert (span.service, span.kind, span.name) == ("gateway", SERVER, "GET /v1/{kind}/{id}/qr")
+    assert span.parent_span_id == parent and span.attributes["http.response.status_code"] == 200
+    assert first.json()["cached"] is True
