@@ -34,9 +34,9 @@ STUDENT = token_pb.SUBJECT_KIND_STUDENT
 STALL = token_pb.SUBJECT_KIND_STALL
 
 
-# What no log line of ours may hold: a token (every JWT starts `eyJ`), a test subject's email,
+# What no log line (nor span attribute) of ours may hold: a token (every JWT starts `eyJ`), a test subject's email,
 # an API key or a secret. Guessed keys sent by the tests start `guess-` or `wrong-key`.
-_SECRET_IN_LOG = re.compile(
+SECRET_PATTERN = re.compile(
     "|".join(
         [r"eyJ", r"@campus\.edu", r"@example\.edu", r"guess-", r"wrong-key"]
         + [re.escape(s) for s in (ADMIN_KEY, CLIENT_KEY, SCANNER_KEY, LEGACY_SECRET)]
@@ -54,7 +54,7 @@ def no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
         if not _OUR_LOGS.fullmatch(path.name):
             continue
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-            if _SECRET_IN_LOG.search(line):
+            if SECRET_PATTERN.search(line):
                 leaks.append(f"{path}:{number}: {line[:300]}")
     assert not leaks, "secrets or personal data in logs:\n" + "\n".join(leaks[:20])
 

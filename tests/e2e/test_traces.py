@@ -11,22 +11,25 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import grpc
 import httpx
 import pytest
 
-from tests.conftest import students_csv
+from qrpass.token.v1 import token_service_pb2 as token_pb
+from qrpass.token.v1 import token_service_pb2_grpc as token_grpc
+from tests.conftest import SECRET_PATTERN, students_csv
 from tests.support.otlp import OtlpReceiver, ReceivedSpan
 from tests.support.services import (
     ADMIN_KEY,
     CLIENT_KEY,
     SCANNER_KEY,
     ServiceProcess,
+    base_env,
     run_cli,
     stack_env,
 )
 
 SERVER, CLIENT = 2, 3  # opentelemetry.proto.trace.v1.Span.SpanKind
-SECRETS = ("eyJ", "@campus.edu", CLIENT_KEY, ADMIN_KEY, SCANNER_KEY)
 
 
 @dataclass
@@ -105,7 +108,7 @@ def _below(spans: list[ReceivedSpan], ancestor: ReceivedSpan) -> list[ReceivedSp
 
 
 def _no_secrets(spans: list[ReceivedSpan]) -> None:
-    leaks = [(s.name, v) for s in spans for v in s.values if any(x in v for x in SECRETS)]
+    leaks = [(s.name, v) for s in spans for v in s.values if SECRET_PATTERN.search(v)]
     assert not leaks, leaks
 
 
@@ -201,3 +204,22 @@ def test_a_traced_near_cache_hit_is_answered_on_the_hot_path_with_its_span(trace
     assert (span.service, span.kind, span.name) == ("gateway", SERVER, "GET /v1/{kind}/{id}/qr")
     assert span.parent_span_id == parent and span.attributes["http.response.status_code"] == 200
     assert first.json()["cached"] is True
+
+
+def test_otlp_over_grpc_when_the_protocol_says_so(traced, tmp_path) -> None:
+    env = base_env(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=traced.receiver.grpc_endpoint,
+                   OTEL_EXPORTER_OTLP_PROTOCOL="grpc", OTEL_SERVICE_NAME="gate-north-tokens",
+                   OTEL_BSP_SCHEDULE_DELAY="200")  # fmt: skip
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+    service = ServiceProcess("token_service", env, tmp_path).start()
+    try:
+        trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+        with grpc.insecure_channel(service.address) as channel:
+            stub = token_grpc.TokenServiceStub(channel)
+            stub.GetJwks(token_pb.GetJwksRequest(), timeout=5,
+                         metadata=(("traceparent", f"00-{trace_id}-{parent}-01"),))  # fmt: skip
+        (span,) = traced.receiver.trace(trace_id, at_least=1)
+    finally:
+        service.stop()
+    assert (span.service, span.kind) == ("gate-north-tokens", SERVER)
+    assert span.name == "/qrpass.token.v1.TokenService/GetJwks" and span.parent_span_id == parent

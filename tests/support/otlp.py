@@ -1,16 +1,19 @@
-"""An OTLP/HTTP trace receiver on a loopback port: what a Collector's `otlp` receiver does for
-traces, decoding each `ExportTraceServiceRequest` with opentelemetry-proto and keeping the spans
-(the Collector itself is not on the package index)."""
+"""An OTLP trace receiver on loopback ports, over HTTP/protobuf and over gRPC: what a
+Collector's `otlp` receiver does for traces, decoding each `ExportTraceServiceRequest` with
+opentelemetry-proto and keeping the spans (the Collector itself is not on the package index)."""
 
 from __future__ import annotations
 
 import gzip
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -68,6 +71,16 @@ class OtlpReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
 
+        class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: ExportTraceServiceRequest, context: Any) -> Any:
+                receiver._keep(request)
+                return ExportTraceServiceResponse()
+
+        self._grpc = grpc.server(ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self._grpc)
+        # For OTEL_EXPORTER_OTLP_PROTOCOL=grpc (OTLP/gRPC has no path: the endpoint is the host).
+        self.grpc_endpoint = f"http://127.0.0.1:{self._grpc.add_insecure_port('127.0.0.1:0')}"
+
     def _keep(self, request: ExportTraceServiceRequest) -> None:
         received = []
         for resource_spans in request.resource_spans:
@@ -96,8 +109,10 @@ class OtlpReceiver:
 
     def __enter__(self) -> Self:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._grpc.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._grpc.stop(0)
         self._server.shutdown()
         self._server.server_close()
