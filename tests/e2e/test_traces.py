@@ -42,7 +42,7 @@ class Traced:
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory, postgres, redis_server) -> Iterator[Traced]:
     workdir = tmp_path_factory.mktemp("traced")
-    redis_url = redis_server.url.rsplit("/", 1)[0] + "/6"
+    redis_url = redis_server.url.rsplit("/", 1)[0] + "/11"  # a database of its own
     with OtlpReceiver() as receiver:
         env = stack_env(workdir, postgres.create_database(), redis_url,
                         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
