@@ -303,6 +303,21 @@ def _body_bytes(url: str, headers: dict[str, str]) -> int:
         return len(reply.read())  # urllib leaves Content-Encoding as it is
 
 
+def _on_another_gateway(system: System, env: dict[str, str], passes: list[dict],
+                        auth: dict[str, str]) -> tuple[autocannon.Closed, float]:  # fmt: skip
+    """The closed loop on a gateway of its own with `env` over the system's, once it holds
+    every pass: the result and that gateway's CPU per request (it is stopped after)."""
+    gateway = ServiceProcess("gateway", system.env | env, system.workdir).start()
+    try:
+        assert gateway.process is not None
+        first_open.wait_full(gateway.url, STUDENTS + STALLS)
+        meter = cpu.CpuMeter({"gateway": [gateway.process.pid]})
+        result, per_request, _ = _closed(gateway.url, passes, meter, auth)
+    finally:
+        gateway.stop()
+    return result, per_request
+
+
 def _gateway_extras(system: System, url: str, passes: list[dict], auth: dict[str, str]
                     ) -> list[dict]:  # fmt: skip
     """The same closed loop plain, with gzip accepted, on a second gateway whose access log is
@@ -315,25 +330,10 @@ def _gateway_extras(system: System, url: str, passes: list[dict], auth: dict[str
     gzipped, gzip_cpu, _ = _closed(url, passes, meter, gzip_ok)
     first = url + passes[0]["path"]
     sizes = _body_bytes(first, auth), _body_bytes(first, gzip_ok)
-    quiet = ServiceProcess("gateway", system.env | {"QRPASS_ACCESS_LOG": "off"}, system.workdir)
-    quiet.start()
-    try:
-        assert quiet.process is not None
-        first_open.wait_full(quiet.url, STUDENTS + STALLS)
-        quiet_meter = cpu.CpuMeter({"gateway": [quiet.process.pid]})
-        silent, silent_cpu, _ = _closed(quiet.url, passes, quiet_meter, auth)
-    finally:
-        quiet.stop()
+    silent, silent_cpu = _on_another_gateway(system, {"QRPASS_ACCESS_LOG": "off"}, passes, auth)
     with OtlpReceiver() as receiver:
-        traced_env = system.env | {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
-        traced = ServiceProcess("gateway", traced_env, system.workdir).start()
-        try:
-            assert traced.process is not None
-            first_open.wait_full(traced.url, STUDENTS + STALLS)
-            traced_meter = cpu.CpuMeter({"gateway": [traced.process.pid]})
-            tracing, tracing_cpu, _ = _closed(traced.url, passes, traced_meter, auth)
-        finally:
-            traced.stop()
+        traced_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
+        tracing, tracing_cpu = _on_another_gateway(system, traced_env, passes, auth)
         spans = len(receiver.spans)
     return report.gateway_extras(logged, logged_cpu, gzipped, gzip_cpu, silent, silent_cpu,
                                  *sizes) + report.traces(logged, logged_cpu, tracing, tracing_cpu,

@@ -6,15 +6,11 @@ at four times the opens."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
 from collections import Counter
 from pathlib import Path
 
 from bench import report
-from bench.loadgen import balanced_open_loop
-from tests.support.fleet import Fleet, GateMorning, ledger_scan_ids, seed
+from tests.support.fleet import Fleet, GateMorning, acknowledged_scans, ledger_scan_ids, seed
 
 RATES = {"open": 800, "verify": 80, "checkin": 15, "rotate": 1}  # per second, as in issue #23
 QUICK_RATES = {"open": 200, "verify": 20, "checkin": 5, "rotate": 1}
@@ -28,22 +24,8 @@ def measure(workdir: Path, database_url: str, redis_url: str, *, quick: bool) ->
     rates = QUICK_RATES if quick else RATES
     with Fleet(workdir, database_url, redis_url) as fleet:
         morning = GateMorning(seed(fleet, students), rates)
-        restarted: list[float] = []
-        load_over = threading.Event()
-        restarts = threading.Thread(
-            target=lambda: restarted.extend(fleet.restart_each(pause, stop=load_over.is_set))
-        )
-        restarts.start()
-        try:
-            result = asyncio.run(
-                balanced_open_loop(fleet.targets, morning.call, morning.rate, seconds)
-            )
-        finally:
-            load_over.set()
-            restarts.join(timeout=120)
-        acknowledged = Counter(
-            json.loads(call.body)["scan_id"] for call in result.answered if call.kind == "checkin"
-        )
+        result, restarted = fleet.roll(morning, seconds, pause)
+        acknowledged = acknowledged_scans(result)
         ledger = Counter(ledger_scan_ids(fleet.gateways[0].url))
     wrong = sum(((acknowledged - ledger) + (ledger - acknowledged)).values())
     return report.rolling_restart(result, rates, seconds, restarted, wrong, students)

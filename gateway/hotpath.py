@@ -18,6 +18,7 @@ from gateway.errors import ApiError, problem_for
 from gateway.nearcache import Entry, NearCache
 from gateway.responses import IMAGE_MAX_AGE_SECONDS, JSON_HEADERS, etag_matches, image_headers
 from gateway.traces import EdgeSampler
+from qrpass.core.logs import trace_id_hex
 from qrpass.vocabulary import ID_RULE, PLURAL_RULE
 
 _PASS_PATH = re.compile(rf"/v1/({PLURAL_RULE})/({ID_RULE})/qr(\.png)?")
@@ -81,7 +82,7 @@ class HotPath:
         with self._edge.server_span(template, traceparent, tracestate) as span:
             status = await self._answer(scope, receive, send, *answer)
             span.set_attribute("http.response.status_code", status)
-            scope["state"]["trace_id"] = format(span.get_span_context().trace_id, "032x")
+            scope["state"]["trace_id"] = trace_id_hex(span.get_span_context())
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, match: re.Match[str], entry: Entry,

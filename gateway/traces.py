@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import Match
 from starlette.types import Scope
 
+from qrpass.core.logs import trace_id_hex
 from qrpass.core.tracing import EdgeIdGenerator
 
 _SAMPLED = (Decision.RECORD_AND_SAMPLE,)
@@ -39,7 +40,7 @@ def _keep_trace_id(span: Span, scope: Scope) -> None:
     """The access log names the trace of a sampled request (an unsampled one is nowhere)."""
     context = span.get_span_context()
     if context.trace_flags.sampled:
-        scope.setdefault("state", {})["trace_id"] = format(context.trace_id, "032x")
+        scope.setdefault("state", {})["trace_id"] = trace_id_hex(context)
 
 
 def instrument(app: Starlette, provider: TracerProvider) -> None:

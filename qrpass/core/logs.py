@@ -14,10 +14,15 @@ from opentelemetry import trace
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
 
 
+def trace_id_hex(context: trace.SpanContext) -> str:
+    """A trace id as trace viewers, logs and exemplars show it: 32 hex digits."""
+    return format(context.trace_id, "032x")
+
+
 def current_trace_id() -> str | None:
-    """The current span's trace id in hex, as trace viewers show it; None outside a trace."""
+    """The current span's trace id, or None outside a trace."""
     context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None
+    return trace_id_hex(context) if context.is_valid else None
 
 
 class JsonFormatter(logging.Formatter):

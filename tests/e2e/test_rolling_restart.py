@@ -6,13 +6,9 @@ a p99 within 50 ms. (`make bench` runs the same at 800 opens/s for 90 s.)"""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
 from collections import Counter
 
-from bench.loadgen import balanced_open_loop
-from tests.support.fleet import Fleet, GateMorning, ledger_scan_ids, seed
+from tests.support.fleet import Fleet, GateMorning, acknowledged_scans, ledger_scan_ids, seed
 
 RATES = {"open": 200, "verify": 40, "checkin": 15, "rotate": 1}  # per second
 SECONDS = 30
@@ -24,19 +20,7 @@ def test_a_rolling_restart_of_all_six_processes_fails_no_request(
 ) -> None:
     with Fleet(tmp_path, postgres.create_database(), redis_server.url) as fleet:
         morning = GateMorning(seed(fleet, 200), RATES)
-        restarted: list[float] = []
-        load_over = threading.Event()
-        restarts = threading.Thread(
-            target=lambda: restarted.extend(fleet.restart_each(2.0, stop=load_over.is_set))
-        )
-        restarts.start()
-        try:
-            result = asyncio.run(
-                balanced_open_loop(fleet.targets, morning.call, morning.rate, SECONDS)
-            )
-        finally:
-            load_over.set()
-            restarts.join(timeout=120)
+        result, restarted = fleet.roll(morning, SECONDS, pause=2.0)
         assert len(restarted) == 6, f"only {len(restarted)} of 6 restarted while the load ran"
         assert all(process.alive() for process in fleet.processes)
 
@@ -46,6 +30,6 @@ def test_a_rolling_restart_of_all_six_processes_fails_no_request(
         assert result.kind("open").percentile(99) <= P99_OPEN_SECONDS
         acknowledged = [c for c in result.answered if c.kind == "checkin"]
         assert len(acknowledged) == RATES["checkin"] * SECONDS
-        answered = Counter(json.loads(call.body)["scan_id"] for call in acknowledged)
+        answered = acknowledged_scans(result)
         ledger = Counter(ledger_scan_ids(fleet.gateways[0].url))
         assert ledger == answered and set(ledger.values()) == {1}, "a check-in lost or doubled"

@@ -3,14 +3,17 @@ load a gate morning sends them; shared by the rolling-restart test and `make ben
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 
-from bench.loadgen import Call
+from bench.loadgen import Call, MixedResult, balanced_open_loop
 from tests.support.services import (
     ADMIN_KEY,
     CLIENT_KEY,
@@ -69,6 +72,25 @@ class Fleet:
             process.start(timeout=60)
             took.append(time.monotonic() - start)
         return took
+
+    def roll(self, morning: GateMorning, seconds: float, pause: float
+             ) -> tuple[MixedResult, list[float]]:  # fmt: skip
+        """The morning's load for `seconds` through both gateways while every process is
+        restarted in turn (`restart_each`); the load's result and the restarts' seconds."""
+        restarted: list[float] = []
+        load_over = threading.Event()
+        restarts = threading.Thread(
+            target=lambda: restarted.extend(self.restart_each(pause, stop=load_over.is_set))
+        )
+        restarts.start()
+        try:
+            result = asyncio.run(
+                balanced_open_loop(self.targets, morning.call, morning.rate, seconds)
+            )
+        finally:
+            load_over.set()
+            restarts.join(timeout=120)
+        return result, restarted
 
     def run_cli(self, *args: str) -> None:
         result = run_cli(list(args), self.env, self.workdir, timeout=600)
@@ -137,6 +159,11 @@ class GateMorning:
             return Call(kind, "POST", "/v1/checkins", SCANNER_KEY, body)
         rotated = self.rotated[i // self.rate % len(self.rotated)]
         return Call(kind, "POST", f"/v1/admin/students/{rotated}/qr:rotate", ADMIN_KEY)
+
+
+def acknowledged_scans(result: MixedResult) -> Counter[str]:
+    """How many times each check-in's scan_id was answered 2xx."""
+    return Counter(json.loads(c.body)["scan_id"] for c in result.answered if c.kind == "checkin")
 
 
 def ledger_scan_ids(url: str) -> Iterator[str]:
